@@ -1,0 +1,783 @@
+// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+/*
+ * oisp-sensor kernel side: captures TLS plaintext at SSL_write/SSL_read (and
+ * the _ex forms), process exec/exit, openat, connect/accept/close, and binds
+ * each SSL* to its socket. It never parses protocols: user space does.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "events.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define EINPROGRESS 115
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+/* Fixed at load time by user space. */
+const volatile __u32 self_pid = 0;
+const volatile __u32 max_capture_bytes = 256 * 1024;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* resized before load */
+} tls_ring SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20); /* resized before load */
+} event_ring SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, OISP_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} config_flags SEC(".maps");
+
+/* value: 1 = configured by the user, 2 = followed child (removed at exit) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} target_pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, char[OISP_COMM_LEN]);
+	__type(value, __u8);
+} target_comms SEC(".maps");
+
+struct ssl_call {
+	__u64 ssl;
+	__u64 buf;
+	__u64 len_ptr; /* size_t *written / *readbytes of the _ex forms */
+	__s32 fd_in_call;
+	__s32 fd_hint;
+	__u8 func;
+	__u8 direction;
+	__u8 _pad[6];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct ssl_call);
+} ssl_calls_by_tid SEC(".maps");
+
+struct pid_ssl_key {
+	__u32 pid;
+	__u32 _pad;
+	__u64 ssl;
+};
+
+struct pid_fd_key {
+	__u32 pid;
+	__s32 fd;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pid_ssl_key);
+	__type(value, __s32);
+} fd_by_ssl SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pid_fd_key);
+	__type(value, __u64);
+} ssl_by_fd SEC(".maps");
+
+/* inet sockets seen by connect/accept/bind, so close() is reported only for them */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pid_fd_key);
+	__type(value, __u8);
+} known_sockets SEC(".maps");
+
+/* processes that made SSL calls: only their read/write syscalls are looked at */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} tls_pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); /* tid */
+	__type(value, __s32);
+} last_read_fd_by_tid SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); /* tid */
+	__type(value, __u64);
+} unbound_write_ssl_by_tid SEC(".maps");
+
+struct open_args {
+	__u64 path;
+	__s32 dirfd;
+	__u32 flags;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct open_args);
+} open_args_by_tid SEC(".maps");
+
+struct connect_args {
+	__u64 addr;
+	__s32 fd;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct connect_args);
+} connect_args_by_tid SEC(".maps");
+
+_Static_assert((OISP_TLS_CHUNK_MAX & (OISP_TLS_CHUNK_MAX - 1)) == 0, "chunk size must be a power of two");
+
+struct tls_scratch {
+	struct oisp_tls_data rec;
+	__u8 data[OISP_TLS_CHUNK_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tls_scratch);
+} tls_scratch_buf SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline __u32 current_config(void)
+{
+	__u32 zero = 0;
+	__u32 *flags = bpf_map_lookup_elem(&config_flags, &zero);
+	return flags ? *flags : 0;
+}
+
+/* Every filter decision: the sensor never traces itself; with filtering on,
+ * a process is traced when its pid or its comm is a target. */
+static __always_inline bool trace_allowed(__u32 pid, __u32 cfg)
+{
+	if (pid == self_pid)
+		return false;
+	if (!(cfg & OISP_CFG_FILTER))
+		return true;
+	if (bpf_map_lookup_elem(&target_pids, &pid))
+		return true;
+	char comm[OISP_COMM_LEN] = {};
+	bpf_get_current_comm(comm, sizeof(comm));
+	return bpf_map_lookup_elem(&target_comms, comm) != NULL;
+}
+
+static __always_inline void fill_header(struct oisp_header *h, __u8 kind, __u64 id)
+{
+	h->kind = kind;
+	h->flags = 0;
+	h->_pad0 = 0;
+	h->pid = id >> 32;
+	h->tid = (__u32)id;
+	h->uid = (__u32)bpf_get_current_uid_gid();
+	h->ts_ns = bpf_ktime_get_ns();
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+static __always_inline void read_inet_addr(struct sock *sk, __u16 family,
+					   struct oisp_sockaddr *local,
+					   struct oisp_sockaddr *remote)
+{
+	local->family = family;
+	remote->family = family;
+	local->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	remote->port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	/* Explicit sizes: the destination is a byte array, not the field's type. */
+	if (family == AF_INET) {
+		bpf_core_read(local->addr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(remote->addr, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_core_read(local->addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(remote->addr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+}
+
+/* Addresses of the current process's fd, read from its kernel socket; false
+ * when fd is not an inet socket. Works for sockets opened before the sensor. */
+static __always_inline bool sock_addrs_of_fd(__s32 fd, struct oisp_sockaddr *local,
+					     struct oisp_sockaddr *remote)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd < 0)
+		return false;
+	if ((__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+		return false;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	if (!file)
+		return false;
+	umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return false;
+	struct socket *sock = BPF_CORE_READ(file, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return false;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return false;
+	read_inet_addr(sk, family, local, remote);
+	return true;
+}
+
+static __always_inline void remember_socket(__u32 pid, __s32 fd)
+{
+	struct pid_fd_key key = { .pid = pid, .fd = fd };
+	__u8 one = 1;
+	bpf_map_update_elem(&known_sockets, &key, &one, BPF_ANY);
+}
+
+/* Binds ssl to fd when fd is an inet socket, and tells user space with the
+ * socket's addresses. */
+static __always_inline bool bind_ssl(__u64 id, __u64 ssl, __s32 fd, __u8 how)
+{
+	__u32 pid = id >> 32;
+	struct oisp_tls_bind *b = bpf_ringbuf_reserve(&event_ring, sizeof(*b), 0);
+	if (!b) {
+		count(OISP_CNT_EVENT_RING_FULL);
+		return false;
+	}
+	__builtin_memset(&b->local, 0, sizeof(b->local));
+	__builtin_memset(&b->remote, 0, sizeof(b->remote));
+	if (!sock_addrs_of_fd(fd, &b->local, &b->remote)) {
+		bpf_ringbuf_discard(b, 0);
+		return false;
+	}
+	fill_header(&b->h, OISP_EV_TLS_BIND, id);
+	b->conn_id = ssl;
+	b->fd = fd;
+	b->how = how;
+	b->_pad1[0] = b->_pad1[1] = b->_pad1[2] = 0;
+	bpf_ringbuf_submit(b, 0);
+
+	struct pid_ssl_key sk = { .pid = pid, .ssl = ssl };
+	struct pid_fd_key fk = { .pid = pid, .fd = fd };
+	bpf_map_update_elem(&fd_by_ssl, &sk, &fd, BPF_ANY);
+	bpf_map_update_elem(&ssl_by_fd, &fk, &ssl, BPF_ANY);
+	remember_socket(pid, fd);
+	return true;
+}
+
+static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 func, __u8 direction)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 pid = id >> 32;
+	__u32 tid = (__u32)id;
+	if (!trace_allowed(pid, current_config()))
+		return 0;
+
+	if (!bpf_map_lookup_elem(&tls_pids, &pid)) {
+		__u8 one = 1;
+		bpf_map_update_elem(&tls_pids, &pid, &one, BPF_ANY);
+	}
+
+	struct ssl_call call = {};
+	call.ssl = PT_REGS_PARM1(ctx);
+	call.buf = PT_REGS_PARM2(ctx);
+	if (func == OISP_FN_SSL_WRITE_EX || func == OISP_FN_SSL_READ_EX)
+		call.len_ptr = PT_REGS_PARM4(ctx);
+	call.func = func;
+	call.direction = direction;
+	call.fd_in_call = -1;
+	call.fd_hint = -1;
+	if (direction == OISP_DIR_READ) {
+		__s32 *fd = bpf_map_lookup_elem(&last_read_fd_by_tid, &tid);
+		if (fd)
+			call.fd_hint = *fd;
+	}
+	if (bpf_map_update_elem(&ssl_calls_by_tid, &id, &call, BPF_ANY))
+		count(OISP_CNT_SSL_CALLS_FULL);
+	return 0;
+}
+
+/* The fd of the call's socket: a syscall inside the call wins (socket BIO),
+ * then the cached binding, then the memory-BIO hint. -1 when unknown. */
+static __always_inline __s32 resolve_fd(__u64 id, struct ssl_call *call)
+{
+	struct pid_ssl_key key = { .pid = id >> 32, .ssl = call->ssl };
+	__s32 *cached = bpf_map_lookup_elem(&fd_by_ssl, &key);
+	__s32 known = cached ? *cached : -1;
+	__s32 fd;
+	__u8 how;
+
+	if (call->fd_in_call >= 0) {
+		fd = call->fd_in_call;
+		how = OISP_BIND_IN_CALL;
+	} else if (known >= 0) {
+		return known;
+	} else if (call->fd_hint >= 0) {
+		fd = call->fd_hint;
+		how = OISP_BIND_LAST_READ;
+	} else {
+		return -1;
+	}
+	if (fd == known)
+		return fd;
+	return bind_ssl(id, call->ssl, fd, how) ? fd : known;
+}
+
+struct chunk_loop_ctx {
+	struct oisp_tls_data rec;
+	__u64 buf;
+	__u32 capture;
+};
+
+static long emit_chunk(__u32 index, struct chunk_loop_ctx *lc)
+{
+	__u32 zero = 0;
+	__u32 offset = index * OISP_TLS_CHUNK_MAX;
+	if (offset > lc->capture)
+		return 1;
+	struct tls_scratch *s = bpf_map_lookup_elem(&tls_scratch_buf, &zero);
+	if (!s)
+		return 1;
+	__u32 n = lc->capture - offset;
+	if (n > OISP_TLS_CHUNK_MAX)
+		n = OISP_TLS_CHUNK_MAX;
+	/* The same bound in a form the verifier tracks: n in [1, CHUNK]
+	 * (n == 0 only for a metadata-only record, handled below). */
+	__u32 len = n ? ((n - 1) & (OISP_TLS_CHUNK_MAX - 1)) + 1 : 0;
+	s->rec = lc->rec;
+	s->rec.chunk_index = index;
+	s->rec.chunk_offset = offset;
+	if (len > 0 && bpf_probe_read_user(s->data, len, (void *)(lc->buf + offset))) {
+		count(OISP_CNT_TLS_READ_FAILED);
+		s->rec.h.flags |= OISP_FLAG_READ_FAILED;
+		len = 0;
+	}
+	s->rec.data_len = len;
+	if (bpf_ringbuf_output(&tls_ring, s, sizeof(s->rec) + len, 0))
+		count(OISP_CNT_TLS_RING_FULL);
+	return 0;
+}
+
+static __always_inline int ssl_exit(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct ssl_call *pending = bpf_map_lookup_elem(&ssl_calls_by_tid, &id);
+	if (!pending)
+		return 0;
+	struct ssl_call call = *pending;
+	bpf_map_delete_elem(&ssl_calls_by_tid, &id);
+
+	long ret = PT_REGS_RC(ctx);
+	__u64 len;
+	if (call.func == OISP_FN_SSL_WRITE_EX || call.func == OISP_FN_SSL_READ_EX) {
+		if ((int)ret != 1)
+			return 0;
+		if (bpf_probe_read_user(&len, sizeof(len), (void *)call.len_ptr))
+			return 0;
+	} else {
+		if ((int)ret <= 0)
+			return 0;
+		len = (__u32)(int)ret;
+	}
+	if (len == 0)
+		return 0;
+
+	__s32 fd = resolve_fd(id, &call);
+	if (fd < 0 && call.direction == OISP_DIR_WRITE) {
+		__u32 tid = (__u32)id;
+		bpf_map_update_elem(&unbound_write_ssl_by_tid, &tid, &call.ssl, BPF_ANY);
+	}
+
+	struct chunk_loop_ctx lc = {};
+	fill_header(&lc.rec.h, OISP_EV_TLS_DATA, id);
+	__u32 total = len > 0xffffffffULL ? 0xffffffffU : (__u32)len;
+	__u32 capture = total;
+	if (capture > max_capture_bytes) {
+		capture = max_capture_bytes;
+		lc.rec.h.flags |= OISP_FLAG_TRUNCATED;
+		count(OISP_CNT_TLS_TRUNCATED);
+	}
+	__u32 chunks = capture ? (capture + OISP_TLS_CHUNK_MAX - 1) / OISP_TLS_CHUNK_MAX : 1;
+	lc.rec.conn_id = call.ssl;
+	lc.rec.fd = fd;
+	lc.rec.direction = call.direction;
+	lc.rec.func = call.func;
+	lc.rec.chunk_count = chunks;
+	lc.rec.total_len = total;
+	lc.buf = call.buf;
+	lc.capture = capture;
+	bpf_loop(chunks, emit_chunk, &lc, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_ssl_write) { return ssl_enter(ctx, OISP_FN_SSL_WRITE, OISP_DIR_WRITE); }
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe_ssl_write) { return ssl_exit(ctx); }
+SEC("uprobe")
+int BPF_KPROBE(uprobe_ssl_read) { return ssl_enter(ctx, OISP_FN_SSL_READ, OISP_DIR_READ); }
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe_ssl_read) { return ssl_exit(ctx); }
+SEC("uprobe")
+int BPF_KPROBE(uprobe_ssl_write_ex) { return ssl_enter(ctx, OISP_FN_SSL_WRITE_EX, OISP_DIR_WRITE); }
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe_ssl_write_ex) { return ssl_exit(ctx); }
+SEC("uprobe")
+int BPF_KPROBE(uprobe_ssl_read_ex) { return ssl_enter(ctx, OISP_FN_SSL_READ_EX, OISP_DIR_READ); }
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe_ssl_read_ex) { return ssl_exit(ctx); }
+
+/* A socket syscall by a thread of a TLS process: inside an SSL call it binds
+ * that call (socket BIO); outside, a read is the hint for the next SSL_read
+ * and a write binds the SSL* whose SSL_write had no socket (memory BIO). */
+static __always_inline void on_socket_io(__s32 fd, bool is_write)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 pid = id >> 32;
+	__u32 tid = (__u32)id;
+	if (!bpf_map_lookup_elem(&tls_pids, &pid))
+		return;
+	struct ssl_call *call = bpf_map_lookup_elem(&ssl_calls_by_tid, &id);
+	if (call) {
+		if (call->fd_in_call < 0)
+			call->fd_in_call = fd;
+		return;
+	}
+	if (!is_write) {
+		bpf_map_update_elem(&last_read_fd_by_tid, &tid, &fd, BPF_ANY);
+		return;
+	}
+	__u64 *ssl = bpf_map_lookup_elem(&unbound_write_ssl_by_tid, &tid);
+	if (!ssl)
+		return;
+	__u64 conn = *ssl;
+	if (bind_ssl(id, conn, fd, OISP_BIND_NEXT_WRITE))
+		bpf_map_delete_elem(&unbound_write_ssl_by_tid, &tid);
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int handle_enter_write(struct trace_event_raw_sys_enter *ctx) { on_socket_io(ctx->args[0], true); return 0; }
+SEC("tracepoint/syscalls/sys_enter_writev")
+int handle_enter_writev(struct trace_event_raw_sys_enter *ctx) { on_socket_io(ctx->args[0], true); return 0; }
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int handle_enter_sendto(struct trace_event_raw_sys_enter *ctx) { on_socket_io(ctx->args[0], true); return 0; }
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int handle_enter_sendmsg(struct trace_event_raw_sys_enter *ctx) { on_socket_io(ctx->args[0], true); return 0; }
+SEC("tracepoint/syscalls/sys_enter_read")
+int handle_enter_read(struct trace_event_raw_sys_enter *ctx) { on_socket_io(ctx->args[0], false); return 0; }
+SEC("tracepoint/syscalls/sys_enter_readv")
+int handle_enter_readv(struct trace_event_raw_sys_enter *ctx) { on_socket_io(ctx->args[0], false); return 0; }
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int handle_enter_recvfrom(struct trace_event_raw_sys_enter *ctx) { on_socket_io(ctx->args[0], false); return 0; }
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int handle_enter_recvmsg(struct trace_event_raw_sys_enter *ctx) { on_socket_io(ctx->args[0], false); return 0; }
+
+SEC("tracepoint/sched/sched_process_exec")
+int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 cfg = current_config();
+	if (!(cfg & OISP_CFG_PROC_EVENTS) || !trace_allowed(id >> 32, cfg))
+		return 0;
+	struct oisp_proc_exec *e = bpf_ringbuf_reserve(&event_ring, sizeof(*e), 0);
+	if (!e) {
+		count(OISP_CNT_EVENT_RING_FULL);
+		return 0;
+	}
+	fill_header(&e->h, OISP_EV_PROC_EXEC, id);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+
+	unsigned int off = ctx->__data_loc_filename & 0xffff;
+	long n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + off);
+	e->filename_len = n > 0 ? n - 1 : 0;
+	if (n == sizeof(e->filename))
+		e->h.flags |= OISP_FLAG_STRING_TRUNCATED;
+
+	__u64 arg_start = BPF_CORE_READ(task, mm, arg_start);
+	__u64 arg_end = BPF_CORE_READ(task, mm, arg_end);
+	__u64 args_len = arg_end > arg_start ? arg_end - arg_start : 0;
+	if (args_len > OISP_ARGS_MAX) {
+		args_len = OISP_ARGS_MAX;
+		e->h.flags |= OISP_FLAG_STRING_TRUNCATED;
+	}
+	if (args_len && bpf_probe_read_user(e->args, args_len, (void *)arg_start))
+		args_len = 0;
+	e->args_len = args_len;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 cfg = current_config();
+	if ((cfg & (OISP_CFG_FILTER | OISP_CFG_FOLLOW_CHILDREN)) !=
+	    (OISP_CFG_FILTER | OISP_CFG_FOLLOW_CHILDREN))
+		return 0;
+	__u32 child_pid = child->tgid;
+	if (child_pid != (__u32)child->pid)
+		return 0; /* a new thread, not a new process */
+	if (!trace_allowed(parent->tgid, cfg))
+		return 0;
+	__u8 followed = 2;
+	if (bpf_map_update_elem(&target_pids, &child_pid, &followed, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&target_pids, &child_pid))
+		count(OISP_CNT_TARGET_PIDS_FULL);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int handle_exit(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 pid = id >> 32;
+	if (pid != (__u32)id)
+		return 0; /* only thread-group leaders */
+	__u32 cfg = current_config();
+	bpf_map_delete_elem(&tls_pids, &pid);
+	if (!trace_allowed(pid, cfg))
+		return 0;
+	__u8 *target = bpf_map_lookup_elem(&target_pids, &pid);
+	if (target && *target == 2)
+		bpf_map_delete_elem(&target_pids, &pid);
+	if (!(cfg & OISP_CFG_PROC_EVENTS))
+		return 0;
+
+	struct oisp_proc_exit *e = bpf_ringbuf_reserve(&event_ring, sizeof(*e), 0);
+	if (!e) {
+		count(OISP_CNT_EVENT_RING_FULL);
+		return 0;
+	}
+	fill_header(&e->h, OISP_EV_PROC_EXIT, id);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	int status = BPF_CORE_READ(task, exit_code);
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->exit_code = (status >> 8) & 0xff;
+	e->signal = status & 0x7f;
+	e->_pad1 = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+static __always_inline int open_enter(__s32 dirfd, __u64 path, __u32 flags)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 cfg = current_config();
+	if (!(cfg & OISP_CFG_FILE_EVENTS) || !trace_allowed(id >> 32, cfg))
+		return 0;
+	struct open_args args = { .path = path, .dirfd = dirfd, .flags = flags };
+	if (bpf_map_update_elem(&open_args_by_tid, &id, &args, BPF_ANY))
+		count(OISP_CNT_SYSCALL_ARGS_FULL);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int handle_enter_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter(ctx->args[0], ctx->args[1], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_open")
+int handle_enter_open(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter(-100 /* AT_FDCWD */, ctx->args[0], ctx->args[1]);
+}
+
+static __always_inline int open_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct open_args *args = bpf_map_lookup_elem(&open_args_by_tid, &id);
+	if (!args)
+		return 0;
+	struct open_args a = *args;
+	bpf_map_delete_elem(&open_args_by_tid, &id);
+
+	struct oisp_file_open *e = bpf_ringbuf_reserve(&event_ring, sizeof(*e), 0);
+	if (!e) {
+		count(OISP_CNT_EVENT_RING_FULL);
+		return 0;
+	}
+	fill_header(&e->h, OISP_EV_FILE_OPEN, id);
+	e->dirfd = a.dirfd;
+	e->result = ret;
+	e->flags = a.flags;
+	e->_pad1 = 0;
+	long n = bpf_probe_read_user_str(e->path, sizeof(e->path), (void *)a.path);
+	e->path_len = n > 0 ? n - 1 : 0;
+	if (n == sizeof(e->path))
+		e->h.flags |= OISP_FLAG_STRING_TRUNCATED;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int handle_exit_openat(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_open")
+int handle_exit_open(struct trace_event_raw_sys_exit *ctx) { return open_exit(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int handle_enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 cfg = current_config();
+	if (!(cfg & OISP_CFG_NET_EVENTS) || !trace_allowed(id >> 32, cfg))
+		return 0;
+	struct connect_args args = { .fd = ctx->args[0], .addr = ctx->args[1] };
+	if (bpf_map_update_elem(&connect_args_by_tid, &id, &args, BPF_ANY))
+		count(OISP_CNT_SYSCALL_ARGS_FULL);
+	return 0;
+}
+
+static __always_inline void read_user_sockaddr(__u64 uaddr, struct oisp_sockaddr *out)
+{
+	__u16 family = 0;
+	bpf_probe_read_user(&family, sizeof(family), (void *)uaddr);
+	if (family == AF_INET) {
+		struct sockaddr_in sin = {};
+		bpf_probe_read_user(&sin, sizeof(sin), (void *)uaddr);
+		out->family = AF_INET;
+		out->port = bpf_ntohs(sin.sin_port);
+		__builtin_memcpy(out->addr, &sin.sin_addr, 4);
+	} else if (family == AF_INET6) {
+		struct sockaddr_in6 sin6 = {};
+		bpf_probe_read_user(&sin6, sizeof(sin6), (void *)uaddr);
+		out->family = AF_INET6;
+		out->port = bpf_ntohs(sin6.sin6_port);
+		__builtin_memcpy(out->addr, &sin6.sin6_addr, 16);
+	}
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int handle_exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct connect_args *args = bpf_map_lookup_elem(&connect_args_by_tid, &id);
+	if (!args)
+		return 0;
+	struct connect_args a = *args;
+	bpf_map_delete_elem(&connect_args_by_tid, &id);
+
+	struct oisp_sockaddr remote = {};
+	read_user_sockaddr(a.addr, &remote);
+	if (remote.family != AF_INET && remote.family != AF_INET6)
+		return 0; /* unix and netlink sockets are not network traffic */
+
+	struct oisp_net_conn *e = bpf_ringbuf_reserve(&event_ring, sizeof(*e), 0);
+	if (!e) {
+		count(OISP_CNT_EVENT_RING_FULL);
+		return 0;
+	}
+	fill_header(&e->h, OISP_EV_NET_CONNECT, id);
+	e->fd = a.fd;
+	e->result = ctx->ret;
+	e->remote = remote;
+	struct oisp_sockaddr ignored = {};
+	__builtin_memset(&e->local, 0, sizeof(e->local));
+	if (ctx->ret == 0 || ctx->ret == -EINPROGRESS) {
+		sock_addrs_of_fd(a.fd, &e->local, &ignored);
+		remember_socket(id >> 32, a.fd);
+	}
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+static __always_inline int accept_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 cfg = current_config();
+	if (ret < 0 || !(cfg & OISP_CFG_NET_EVENTS) || !trace_allowed(id >> 32, cfg))
+		return 0;
+	struct oisp_net_conn *e = bpf_ringbuf_reserve(&event_ring, sizeof(*e), 0);
+	if (!e) {
+		count(OISP_CNT_EVENT_RING_FULL);
+		return 0;
+	}
+	__builtin_memset(&e->local, 0, sizeof(e->local));
+	__builtin_memset(&e->remote, 0, sizeof(e->remote));
+	if (!sock_addrs_of_fd(ret, &e->local, &e->remote)) {
+		bpf_ringbuf_discard(e, 0);
+		return 0;
+	}
+	fill_header(&e->h, OISP_EV_NET_ACCEPT, id);
+	e->fd = ret;
+	e->result = ret;
+	remember_socket(id >> 32, ret);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int handle_exit_accept(struct trace_event_raw_sys_exit *ctx) { return accept_exit(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int handle_exit_accept4(struct trace_event_raw_sys_exit *ctx) { return accept_exit(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int handle_enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pid_fd_key key = { .pid = id >> 32, .fd = ctx->args[0] };
+	if (!bpf_map_lookup_elem(&known_sockets, &key))
+		return 0;
+	bpf_map_delete_elem(&known_sockets, &key);
+
+	__u64 conn = 0;
+	__u64 *ssl = bpf_map_lookup_elem(&ssl_by_fd, &key);
+	if (ssl) {
+		conn = *ssl;
+		struct pid_ssl_key sk = { .pid = key.pid, .ssl = conn };
+		bpf_map_delete_elem(&fd_by_ssl, &sk);
+		bpf_map_delete_elem(&ssl_by_fd, &key);
+	}
+	__u32 cfg = current_config();
+	if (!(cfg & OISP_CFG_NET_EVENTS) || !trace_allowed(key.pid, cfg))
+		return 0;
+	struct oisp_net_close *e = bpf_ringbuf_reserve(&event_ring, sizeof(*e), 0);
+	if (!e) {
+		count(OISP_CNT_EVENT_RING_FULL);
+		return 0;
+	}
+	fill_header(&e->h, OISP_EV_NET_CLOSE, id);
+	e->fd = key.fd;
+	e->_pad1 = 0;
+	e->conn_id = conn;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}

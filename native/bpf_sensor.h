@@ -1,0 +1,45 @@
+// The loaded eBPF object as a JS class: load, attach/detach probes, filter
+// maps, counters, ring pollers, close. Mechanism only: what a record means is
+// decided in TypeScript.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+#include <vector>
+
+struct oisp_bpf;
+struct bpf_link;
+
+namespace oisp {
+
+class RingPoller;
+
+class BpfSensor : public Napi::ObjectWrap<BpfSensor> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit BpfSensor(const Napi::CallbackInfo& info);
+  ~BpfSensor() override;
+
+ private:
+  Napi::Value Load(const Napi::CallbackInfo& info);
+  Napi::Value AttachTracepoints(const Napi::CallbackInfo& info);
+  Napi::Value AttachUprobe(const Napi::CallbackInfo& info);
+  Napi::Value Detach(const Napi::CallbackInfo& info);
+  Napi::Value SetConfigFlags(const Napi::CallbackInfo& info);
+  Napi::Value SetTargetPid(const Napi::CallbackInfo& info);
+  Napi::Value SetTargetComm(const Napi::CallbackInfo& info);
+  Napi::Value Counters(const Napi::CallbackInfo& info);
+  Napi::Value Start(const Napi::CallbackInfo& info);
+  Napi::Value Drain(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  void RequireLoaded(Napi::Env env) const;
+  void Destroy();
+
+  ::oisp_bpf* skel_ = nullptr;
+  bool loaded_ = false;
+  std::vector<bpf_link*> links_;  // index = link id; nullptr once detached
+  std::vector<std::unique_ptr<RingPoller>> pollers_;
+};
+
+}  // namespace oisp

@@ -1,0 +1,58 @@
+// The one place that loads the addon; everything else receives a
+// NativeBinding, so unit tests can pass a fake.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type { StructLayout } from './layout.js';
+
+export interface LoadOptions {
+  selfPid: number;
+  maxCaptureBytes: number;
+  tlsRingBytes: number;
+  eventRingBytes: number;
+}
+
+export interface TracepointAttachResult {
+  program: string;
+  section: string;
+  ok: boolean;
+  errno?: number;
+  error?: string;
+}
+
+/** The loaded eBPF object (native/bpf_sensor.cc). */
+export interface NativeSensor {
+  load(opts: LoadOptions): void;
+  attachTracepoints(): TracepointAttachResult[];
+  /** Returns a link id for detach(). */
+  attachUprobe(program: string, path: string, symbol: string, retprobe: boolean): number;
+  detach(linkId: number): void;
+  setConfigFlags(flags: number): void;
+  setTargetPid(pid: number, present: boolean): void;
+  setTargetComm(comm: string, present: boolean): void;
+  /** Kernel counters (enum oisp_counter), summed over CPUs. */
+  counters(): number[];
+  /** Starts the ring pollers: one callback per loop wakeup per ring. */
+  start(onBatch: (batch: Buffer, ring: number) => void, maxBatchBytes: number): void;
+  /** Delivers what is left in the rings, synchronously. */
+  drain(): void;
+  /** Detaches everything and frees the object; idempotent. */
+  close(): void;
+}
+
+export interface NativeBinding {
+  BpfSensor: new () => NativeSensor;
+  abiLayout(): Record<string, StructLayout>;
+  abiConstants(): Record<string, number>;
+}
+
+export const ADDON_PATH = fileURLToPath(new URL('../../../build/Release/oisp_native.node', import.meta.url));
+
+/** Loads the addon, with a sentence that says how to build it when missing. */
+export function loadNativeBinding(path = ADDON_PATH): NativeBinding {
+  if (!existsSync(path)) {
+    throw new Error(`the native addon is not built (${path} is missing): run 'npm run build'`);
+  }
+  const require = createRequire(import.meta.url);
+  return require(path) as NativeBinding;
+}

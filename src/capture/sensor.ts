@@ -1,0 +1,279 @@
+// The capture layer wired together: preflight → load → filters →
+// tracepoints → ring pollers → TLS library discovery and uprobes. Emits typed
+// CaptureEvents, with TLS data reassembled and correlated to its socket.
+import { TlsLibraryFinder } from '../discovery/tls-libraries.js';
+import type { TlsTarget } from '../discovery/tls-libraries.js';
+import { ConnectionTable } from '../model/connections.js';
+import type { Correlation } from '../model/connections.js';
+import type { Logger } from '../util/log.js';
+import { decodeBatch } from './decode.js';
+import type { DecodeError } from './decode.js';
+import type { CaptureEvent, RawRecord, TlsDataEvent } from './events.js';
+import { ABI, KERNEL_COUNTER_NAMES, layoutMismatches } from './layout.js';
+import type { NativeBinding, NativeSensor } from './native.js';
+import { checkBtf, ensureTracefs, explainLoadError, PreflightError } from './preflight.js';
+import { TlsAssembler } from './tls-assembler.js';
+import { TlsProbes } from './tls-probes.js';
+
+export interface CaptureOptions {
+  selfPid: number;
+  maxCaptureBytes: number;
+  tlsRingBytes: number;
+  eventRingBytes: number;
+  maxBatchBytes: number;
+  tlsLibraries: string[];
+  fileEvents: boolean;
+  networkEvents: boolean;
+  processEvents: boolean;
+  filterPids: number[];
+  filterComms: string[];
+  followChildren: boolean;
+  /** Turn filtering on even with no pid or comm yet (pids are added later with addTargetPid). */
+  forceFilter?: boolean;
+  /** Skip scanning standard library directories and running processes (tests). */
+  discoverHost?: boolean;
+  /** Where /proc is (tests). */
+  procRoot?: string;
+}
+
+/** A TLS call with the socket it belongs to, when known. */
+export interface CorrelatedTls extends TlsDataEvent {
+  socket: Correlation | null;
+}
+
+export type SensorEvent = Exclude<CaptureEvent, TlsDataEvent> | CorrelatedTls;
+
+export interface UserCounters {
+  records: number;
+  batches: number;
+  malformedRecords: number;
+  tlsCalls: number;
+  tlsIncompleteCalls: number;
+  tlsEvictedCalls: number;
+  connectionEvictions: number;
+  discoveryErrors: number;
+  attachFailures: number;
+}
+
+export interface SensorStatus {
+  ready: boolean;
+  attachedTargets: { path: string; symbols: string[]; foundVia: string }[];
+  tracepoints: { program: string; ok: boolean; error?: string }[];
+  kernel: Record<string, number>;
+  user: UserCounters;
+}
+
+const ESSENTIAL_TRACEPOINT = /^handle_(enter_(read|write)|exec|exit)$/;
+const MAX_PENDING_SCANS = 256;
+
+export class CaptureSensor {
+  private native: NativeSensor | null = null;
+  private readonly assembler: TlsAssembler;
+  private readonly connections = new ConnectionTable();
+  private readonly finder: TlsLibraryFinder;
+  private probes: TlsProbes | null = null;
+  private tracepoints: { program: string; ok: boolean; error?: string }[] = [];
+  private ready = false;
+  private stopped = false;
+  private pendingScans = 0;
+  private readonly counters: UserCounters = {
+    records: 0, batches: 0, malformedRecords: 0, tlsCalls: 0, tlsIncompleteCalls: 0,
+    tlsEvictedCalls: 0, connectionEvictions: 0, discoveryErrors: 0, attachFailures: 0,
+  };
+
+  constructor(
+    private readonly binding: NativeBinding,
+    private readonly opts: CaptureOptions,
+    private readonly onEvent: (e: SensorEvent) => void,
+    private readonly log: Logger,
+  ) {
+    this.assembler = new TlsAssembler((e) => this.deliverTls(e));
+    this.finder = new TlsLibraryFinder({ procRoot: opts.procRoot, extraPaths: opts.tlsLibraries });
+  }
+
+  /** Loads and attaches everything; throws PreflightError with one sentence on a fatal problem. */
+  async start(): Promise<void> {
+    const mismatches = layoutMismatches(this.binding.abiLayout(), this.binding.abiConstants());
+    if (mismatches.length > 0) {
+      throw new PreflightError(`the addon and the TypeScript decoder disagree on bpf/events.h (rebuild with 'npm run build'): ${mismatches.join('; ')}`);
+    }
+    checkBtf();
+    if (ensureTracefs() === 'mounted') this.log.info('mounted tracefs at /sys/kernel/tracing');
+
+    const native = new this.binding.BpfSensor();
+    try {
+      native.load({
+        selfPid: this.opts.selfPid,
+        maxCaptureBytes: this.opts.maxCaptureBytes,
+        tlsRingBytes: this.opts.tlsRingBytes,
+        eventRingBytes: this.opts.eventRingBytes,
+      });
+    } catch (err) {
+      throw new PreflightError(explainLoadError(err));
+    }
+    this.native = native;
+    this.probes = new TlsProbes(native);
+    this.applyFilters(native);
+
+    const results = native.attachTracepoints();
+    this.tracepoints = results.map((r) => ({ program: r.program, ok: r.ok, ...(r.error ? { error: r.error } : {}) }));
+    for (const r of results) {
+      if (r.ok) continue;
+      if (ESSENTIAL_TRACEPOINT.test(r.program)) {
+        this.close();
+        throw new PreflightError(`cannot attach ${r.section}: ${r.error ?? 'unknown error'}`);
+      }
+      this.log.warn(`tracepoint ${r.section} not attached, its events are off`, { error: r.error });
+    }
+
+    native.start((batch, ring) => this.onBatch(batch, ring), this.opts.maxBatchBytes);
+
+    if (this.opts.discoverHost !== false) {
+      await this.attachAll(await this.finder.scanLibraryDirs());
+      await this.attachAll(await this.finder.scanAllProcesses());
+    }
+    const configured = await this.finder.scanConfigured();
+    for (const e of configured.errors) {
+      this.counters.discoveryErrors++;
+      this.log.warn(e);
+    }
+    await this.attachAll(configured.targets);
+    this.ready = true;
+  }
+
+  /** Traces one more process (e.g. the command given after `--`). */
+  addTargetPid(pid: number): void {
+    this.native?.setTargetPid(pid, true);
+  }
+
+  /** Attaches to the TLS libraries of one process now (used before it runs). */
+  async scanProcess(pid: number): Promise<void> {
+    await this.attachAll(await this.finder.scanProcess(pid));
+  }
+
+  status(): SensorStatus {
+    const kernel: Record<string, number> = {};
+    const values = this.native?.counters() ?? [];
+    KERNEL_COUNTER_NAMES.forEach((name, i) => (kernel[name] = values[i] ?? 0));
+    return {
+      ready: this.ready,
+      attachedTargets: (this.probes?.targets ?? []).map((a) => ({ path: a.target.path, symbols: a.symbols, foundVia: a.target.foundVia })),
+      tracepoints: this.tracepoints,
+      kernel,
+      user: {
+        ...this.counters,
+        tlsCalls: this.assembler.stats.calls,
+        tlsIncompleteCalls: this.assembler.stats.incompleteCalls,
+        tlsEvictedCalls: this.assembler.stats.evictedCalls,
+        connectionEvictions: this.connections.evictions,
+      },
+    };
+  }
+
+  /** Delivers what the rings still hold, then detaches everything. Idempotent. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    try {
+      this.native?.drain();
+    } finally {
+      this.assembler.flush();
+      this.close();
+    }
+  }
+
+  private close(): void {
+    this.ready = false;
+    this.probes?.detachAll();
+    this.probes = null;
+    this.native?.close();
+    this.native = null;
+  }
+
+  private applyFilters(native: NativeSensor): void {
+    const o = this.opts;
+    let flags = 0;
+    const filtering = o.forceFilter === true || o.filterPids.length > 0 || o.filterComms.length > 0;
+    if (filtering) flags |= ABI.OISP_CFG_FILTER;
+    if (o.followChildren) flags |= ABI.OISP_CFG_FOLLOW_CHILDREN;
+    if (o.fileEvents) flags |= ABI.OISP_CFG_FILE_EVENTS;
+    if (o.networkEvents) flags |= ABI.OISP_CFG_NET_EVENTS;
+    if (o.processEvents) flags |= ABI.OISP_CFG_PROC_EVENTS;
+    for (const pid of o.filterPids) native.setTargetPid(pid, true);
+    for (const comm of o.filterComms) native.setTargetComm(comm, true);
+    native.setConfigFlags(flags);
+  }
+
+  private async attachAll(targets: TlsTarget[]): Promise<void> {
+    if (!this.probes) return;
+    for (const t of targets) {
+      const r = this.probes.attach(t);
+      if ('error' in r) {
+        this.counters.attachFailures++;
+        this.log.warn(`cannot attach TLS probes to ${t.displayPath}`, { error: r.error });
+      } else {
+        this.log.info(`attached TLS probes to ${t.displayPath}`, { symbols: r.symbols, via: t.foundVia, path: t.path });
+      }
+    }
+  }
+
+  private onBatch(batch: Buffer, ring: number): void {
+    this.counters.batches++;
+    try {
+      decodeBatch(batch, {
+        record: (r) => this.onRecord(r),
+        malformed: (err: DecodeError) => {
+          this.counters.malformedRecords++;
+          this.log.debug('malformed record', { ring, error: err.message });
+        },
+      });
+    } catch (err) {
+      // A consumer bug must not take the sensor down with the kernel probes attached.
+      this.log.error('event handling failed', { error: err instanceof Error ? err.stack : String(err) });
+    }
+  }
+
+  private onRecord(r: RawRecord): void {
+    this.counters.records++;
+    if (r.type === 'tls.chunk') {
+      this.assembler.push(r);
+      return;
+    }
+    this.connections.observe(r);
+    this.discover(r);
+    this.onEvent(r);
+  }
+
+  private deliverTls(e: TlsDataEvent): void {
+    const socket = this.connections.lookup(e.pid, e.connId, e.fd);
+    this.onEvent({ ...e, socket });
+  }
+
+  /** New programs and libraries: look at an exec'd process, and at a TLS library being opened. */
+  private discover(r: RawRecord): void {
+    if (!this.ready && this.opts.discoverHost === false) return;
+    if (r.type === 'process.exec') {
+      this.scheduleScan(() => this.finder.scanProcess(r.pid));
+    } else if (r.type === 'file.open' && r.result >= 0 && r.path.startsWith('/') && TlsLibraryFinder.isTlsLibraryName(r.path)) {
+      this.scheduleScan(async () => {
+        const t = await this.finder.considerPath(r.path, r.pid);
+        return t ? [t] : [];
+      });
+    }
+  }
+
+  private scheduleScan(scan: () => Promise<TlsTarget[]>): void {
+    if (this.pendingScans >= MAX_PENDING_SCANS) {
+      this.counters.discoveryErrors++;
+      return;
+    }
+    this.pendingScans++;
+    scan()
+      .then((targets) => this.attachAll(targets))
+      .catch((err: unknown) => {
+        this.counters.discoveryErrors++;
+        this.log.debug('library discovery failed', { error: err instanceof Error ? err.message : String(err) });
+      })
+      .finally(() => this.pendingScans--);
+  }
+}

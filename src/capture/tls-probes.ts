@@ -1,0 +1,77 @@
+// Attaches the SSL uprobes/uretprobes to each TLS library or executable found,
+// once per file (device + inode), and remembers the links for detach.
+import type { TlsTarget } from '../discovery/tls-libraries.js';
+import type { NativeSensor } from './native.js';
+
+const PROGRAMS: Record<string, { entry: string; exit: string }> = {
+  SSL_write: { entry: 'uprobe_ssl_write', exit: 'uretprobe_ssl_write' },
+  SSL_read: { entry: 'uprobe_ssl_read', exit: 'uretprobe_ssl_read' },
+  SSL_write_ex: { entry: 'uprobe_ssl_write_ex', exit: 'uretprobe_ssl_write_ex' },
+  SSL_read_ex: { entry: 'uprobe_ssl_read_ex', exit: 'uretprobe_ssl_read_ex' },
+};
+
+export interface AttachedTarget {
+  target: TlsTarget;
+  symbols: string[];
+  links: number[];
+}
+
+export interface AttachFailure {
+  target: TlsTarget;
+  error: string;
+}
+
+export class TlsProbes {
+  private readonly attached = new Map<string, AttachedTarget>();
+  readonly failures: AttachFailure[] = [];
+
+  constructor(
+    private readonly sensor: NativeSensor,
+    private readonly maxTargets = 1024,
+  ) {}
+
+  get targets(): AttachedTarget[] {
+    return [...this.attached.values()];
+  }
+
+  /** Attaches every symbol the target has; all or nothing per target. */
+  attach(target: TlsTarget): AttachedTarget | AttachFailure {
+    const key = `${target.dev}:${target.inode}`;
+    const existing = this.attached.get(key);
+    if (existing) return existing;
+    if (this.attached.size >= this.maxTargets) {
+      const failure = { target, error: `not attached: already ${this.maxTargets} TLS targets (the cap)` };
+      this.recordFailure(failure);
+      return failure;
+    }
+    const links: number[] = [];
+    const symbols: string[] = [];
+    try {
+      for (const symbol of target.symbols) {
+        const progs = PROGRAMS[symbol];
+        if (!progs) continue;
+        links.push(this.sensor.attachUprobe(progs.entry, target.path, symbol, false));
+        links.push(this.sensor.attachUprobe(progs.exit, target.path, symbol, true));
+        symbols.push(symbol);
+      }
+    } catch (err) {
+      for (const id of links) this.sensor.detach(id);
+      const failure = { target, error: err instanceof Error ? err.message : String(err) };
+      this.recordFailure(failure);
+      return failure;
+    }
+    const done = { target, symbols, links };
+    this.attached.set(key, done);
+    return done;
+  }
+
+  detachAll(): void {
+    for (const a of this.attached.values()) for (const id of a.links) this.sensor.detach(id);
+    this.attached.clear();
+  }
+
+  private recordFailure(f: AttachFailure): void {
+    this.failures.push(f);
+    if (this.failures.length > 100) this.failures.shift();
+  }
+}

@@ -1,0 +1,101 @@
+// `oisp-sensor doctor`: every check a user can fail, each with OK/FAIL and
+// the one thing to do about it.
+import os from 'node:os';
+import { TlsLibraryFinder } from '../discovery/tls-libraries.js';
+import { layoutMismatches } from '../capture/layout.js';
+import { loadNativeBinding } from '../capture/native.js';
+import {
+  BTF_PATH, TRACEFS, effectiveCapabilities, explainLoadError, missingCapabilities, tracefsMounted,
+} from '../capture/preflight.js';
+import type { SensorConfig } from '../config.js';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+function kernelAtLeast(release: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return false;
+  const [a, b] = [Number(m[1]), Number(m[2])];
+  return a > major || (a === major && b >= minor);
+}
+
+export async function runChecks(config: SensorConfig): Promise<Check[]> {
+  const checks: Check[] = [];
+  const release = os.release();
+  checks.push({
+    name: 'kernel version',
+    ok: kernelAtLeast(release, 5, 17),
+    detail: release,
+    fix: 'a Linux kernel 5.17 or newer is needed (ring buffers, bpf_loop)',
+  });
+  const { existsSync } = await import('node:fs');
+  checks.push({
+    name: 'kernel BTF',
+    ok: existsSync(BTF_PATH),
+    detail: BTF_PATH,
+    fix: 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y',
+  });
+  const missing = missingCapabilities(effectiveCapabilities());
+  checks.push({
+    name: 'capabilities',
+    ok: missing.length === 0,
+    detail: missing.length === 0 ? 'CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN' : `missing ${missing.join(', ')}`,
+    fix: `run as root, or grant ${missing.join(', ')} (e.g. setcap, or cap_add in Docker)`,
+  });
+  const mounted = tracefsMounted();
+  checks.push({
+    name: 'tracefs',
+    ok: mounted || missing.length === 0,
+    detail: mounted ? `${TRACEFS} mounted` : `${TRACEFS} not mounted (the sensor mounts it at start)`,
+    fix: `mount -t tracefs nodev ${TRACEFS}`,
+  });
+
+  let loaded = false;
+  try {
+    const binding = loadNativeBinding();
+    const mismatches = layoutMismatches(binding.abiLayout(), binding.abiConstants());
+    checks.push({
+      name: 'addon ABI',
+      ok: mismatches.length === 0,
+      detail: mismatches.length === 0 ? 'bpf/events.h layout matches the decoder' : mismatches.join('; '),
+      fix: 'rebuild: npm run build',
+    });
+    const native = new binding.BpfSensor();
+    try {
+      native.load({ selfPid: process.pid, maxCaptureBytes: config.capture.maxCaptureBytes, tlsRingBytes: config.capture.tlsRingBytes, eventRingBytes: config.capture.eventRingBytes });
+      loaded = true;
+      checks.push({ name: 'load eBPF programs', ok: true, detail: 'verified and loaded' });
+    } catch (err) {
+      checks.push({ name: 'load eBPF programs', ok: false, detail: explainLoadError(err).split('\n')[0] ?? '', fix: 'see the detail' });
+    } finally {
+      native.close();
+    }
+  } catch (err) {
+    checks.push({ name: 'native addon', ok: false, detail: (err as Error).message, fix: 'npm run build' });
+  }
+
+  const finder = new TlsLibraryFinder({ extraPaths: config.capture.tlsLibraries });
+  const targets = [...(await finder.scanLibraryDirs()), ...(await finder.scanAllProcesses())];
+  const configured = await finder.scanConfigured();
+  targets.push(...configured.targets);
+  for (const t of targets) {
+    checks.push({ name: `TLS ${t.kind}`, ok: true, detail: `${t.displayPath} (${t.symbols.join(', ')}; ${t.foundVia})` });
+  }
+  for (const e of configured.errors) checks.push({ name: 'TLS configured', ok: false, detail: e, fix: 'fix OISP_TLS_LIBRARIES' });
+  if (targets.length === 0) {
+    checks.push({ name: 'TLS libraries', ok: false, detail: 'no libssl.so* and no process exporting SSL_write found', fix: 'install OpenSSL (libssl3) or set OISP_TLS_LIBRARIES' });
+  }
+  void loaded;
+  return checks;
+}
+
+export function formatChecks(checks: Check[]): string {
+  const width = Math.max(...checks.map((c) => c.name.length));
+  return checks
+    .map((c) => `${c.ok ? 'OK  ' : 'FAIL'}  ${c.name.padEnd(width)}  ${c.detail}${c.ok || !c.fix ? '' : `\n      ${''.padEnd(width)}  fix: ${c.fix}`}`)
+    .join('\n');
+}

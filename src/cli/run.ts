@@ -1,0 +1,90 @@
+// `oisp-sensor run`: start capture, print events, stop cleanly on a signal
+// (or when the traced command given after `--` exits).
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { CaptureSensor } from '../capture/sensor.js';
+import type { SensorEvent } from '../capture/sensor.js';
+import type { NativeBinding } from '../capture/native.js';
+import type { SensorConfig } from '../config.js';
+import { eventToLine } from '../output/console-line.js';
+import { eventToJson } from '../output/event-json.js';
+import { LineWriter } from '../output/line-writer.js';
+import { MonotonicClock } from '../util/clock.js';
+import type { Logger } from '../util/log.js';
+
+export interface RunOptions {
+  config: SensorConfig;
+  exec: string[];
+  binding: NativeBinding;
+  log: Logger;
+}
+
+/** Resolves with the process exit code. */
+export async function runSensor({ config, exec, binding, log }: RunOptions): Promise<number> {
+  const clock = new MonotonicClock();
+  const out = new LineWriter(process.stdout);
+  const format = config.exporter === 'jsonl'
+    ? (e: SensorEvent) => JSON.stringify(eventToJson(e, clock))
+    : (e: SensorEvent) => eventToLine(e, clock);
+
+  const sensor = new CaptureSensor(
+    binding,
+    {
+      selfPid: process.pid,
+      ...config.capture,
+      filterPids: config.filter.pids,
+      filterComms: config.filter.comms,
+      followChildren: config.filter.followChildren,
+      forceFilter: exec.length > 0,
+    },
+    (e) => out.write(format(e)),
+    log,
+  );
+
+  let stopping: Promise<number> | null = null;
+  const stop = (code: number, why: string): Promise<number> => {
+    stopping ??= (async () => {
+      log.info(`stopping: ${why}`);
+      sensor.stop();
+      const s = sensor.status();
+      log.info('final counters', { kernel: s.kernel, user: s.user, outputDropped: out.dropped });
+      await out.flush();
+      return code;
+    })();
+    return stopping;
+  };
+
+  const signalled = new Promise<number>((resolve) => {
+    process.once('SIGINT', () => resolve(stop(0, 'SIGINT')));
+    process.once('SIGTERM', () => resolve(stop(0, 'SIGTERM')));
+  });
+
+  await sensor.start();
+  const st = sensor.status();
+  log.info(`ready: ${st.attachedTargets.length} TLS targets, ${st.tracepoints.filter((t) => t.ok).length} tracepoints`);
+
+  if (exec.length === 0) return signalled;
+  const exited = startTraced(exec, sensor, config.exporter === 'jsonl', log);
+  return Promise.race([signalled, exited.then((code) => stop(code, `traced command exited with ${code}`))]);
+}
+
+/**
+ * Starts the command through a shell that waits for a byte on fd 3, so its
+ * pid is a kernel target before it execs (its exec and first bytes are seen).
+ */
+function startTraced(exec: string[], sensor: CaptureSensor, stdoutIsEvents: boolean, log: Logger): Promise<number> {
+  const child: ChildProcess = spawn('/bin/sh', ['-c', 'read -r _ <&3; exec 3<&-; exec "$@"', 'oisp-sensor', ...exec], {
+    stdio: ['inherit', stdoutIsEvents ? process.stderr : 'inherit', 'inherit', 'pipe'],
+  });
+  return new Promise<number>((resolve) => {
+    child.once('error', (err) => {
+      log.error(`cannot start ${exec[0]}: ${err.message}`);
+      resolve(127);
+    });
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + 15 : 1)));
+    if (child.pid === undefined) return;
+    sensor.addTargetPid(child.pid);
+    const gate = child.stdio[3] as NodeJS.WritableStream | null;
+    gate?.end('go\n');
+  });
+}

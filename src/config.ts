@@ -1,0 +1,245 @@
+// Every option: doc, default, format, OISP_* variable (convict). Nothing else
+// in the sensor reads process.env. A bad value is one line naming the
+// variable, the value and what is allowed (the CLI exits 2 with it).
+import convict from 'convict';
+
+const MAX_CAPTURE_LIMIT = 16 * 1024 * 1024;
+
+// convict accepts coercing formats only by name: these register one per range.
+function intRange(min: number, max: number): string {
+  const name = `int-${min}-${max}`;
+  convict.addFormat({
+    name,
+    validate(v: unknown) {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+        throw new Error(`must be an integer from ${min} to ${max}`);
+      }
+    },
+    coerce: (v: unknown) => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v),
+  });
+  return name;
+}
+
+function ringSize(min: number, max: number): string {
+  const name = `ring-size-${min}-${max}`;
+  convict.addFormat({
+    name,
+    validate(v: unknown) {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max || (v & (v - 1)) !== 0) {
+        throw new Error(`must be a power of two from ${min} to ${max} bytes`);
+      }
+    },
+    coerce: (v: unknown) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+  });
+  return name;
+}
+
+function list(v: unknown): string[] {
+  if (Array.isArray(v)) return v.map(String);
+  if (typeof v !== 'string') return [];
+  return v.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+convict.addFormat({
+  name: 'pid-list',
+  coerce: list,
+  validate(v: unknown) {
+    for (const p of list(v)) {
+      if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 4194304) {
+        throw new Error(`must be a comma-separated list of process ids (got "${p}")`);
+      }
+    }
+  },
+});
+
+convict.addFormat({
+  name: 'comm-list',
+  coerce: list,
+  validate(v: unknown) {
+    for (const c of list(v)) {
+      if (c.length > 15) throw new Error(`must be a comma-separated list of process names of at most 15 characters, as in /proc/PID/comm (got "${c}")`);
+    }
+  },
+});
+
+convict.addFormat({
+  name: 'path-list',
+  coerce: list,
+  validate(v: unknown) {
+    for (const p of list(v)) if (!p.startsWith('/')) throw new Error(`must be a comma-separated list of absolute paths (got "${p}")`);
+  },
+});
+
+convict.addFormat({
+  name: 'strict-boolean',
+  coerce(v: unknown) {
+    if (typeof v !== 'string') return v;
+    const s = v.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+    if (['0', 'false', 'no', 'off'].includes(s)) return false;
+    return v;
+  },
+  validate(v: unknown) {
+    if (typeof v !== 'boolean') throw new Error('must be true or false');
+  },
+});
+
+const schema = {
+  exporter: {
+    doc: 'Where events go: "console" (one readable line per event) or "jsonl" (one JSON object per line, for tools and tests).',
+    format: ['console', 'jsonl'],
+    default: 'console',
+    env: 'OISP_EXPORTER',
+  },
+  logLevel: {
+    doc: 'Sensor log verbosity on stderr.',
+    format: ['error', 'warn', 'info', 'debug'],
+    default: 'info',
+    env: 'OISP_LOG_LEVEL',
+  },
+  capture: {
+    maxCaptureBytes: {
+      doc: 'Plaintext bytes captured per SSL call; larger calls are cut there and say so (truncated). 0 keeps only metadata.',
+      format: intRange(0, MAX_CAPTURE_LIMIT),
+      default: 256 * 1024,
+      env: 'OISP_MAX_CAPTURE_BYTES',
+    },
+    tlsRingBytes: {
+      doc: 'Size of the kernel ring buffer for TLS data.',
+      format: ringSize(64 * 1024, 1024 * 1024 * 1024),
+      default: 8 * 1024 * 1024,
+      env: 'OISP_TLS_RING_BYTES',
+    },
+    eventRingBytes: {
+      doc: 'Size of the kernel ring buffer for process, file and network events.',
+      format: ringSize(64 * 1024, 1024 * 1024 * 1024),
+      default: 1024 * 1024,
+      env: 'OISP_EVENT_RING_BYTES',
+    },
+    maxBatchBytes: {
+      doc: 'Most bytes handed from the kernel rings to JavaScript in one call.',
+      format: intRange(64 * 1024, 64 * 1024 * 1024),
+      default: 4 * 1024 * 1024,
+      env: 'OISP_MAX_BATCH_BYTES',
+    },
+    tlsLibraries: {
+      doc: 'Extra TLS libraries or executables to attach to (comma-separated absolute paths), besides those found automatically.',
+      format: 'path-list',
+      default: [] as string[],
+      env: 'OISP_TLS_LIBRARIES',
+    },
+    fileEvents: {
+      doc: 'Report file opens (openat).',
+      format: 'strict-boolean',
+      default: true,
+      env: 'OISP_FILE_EVENTS',
+    },
+    networkEvents: {
+      doc: 'Report connect, accept and close of network sockets.',
+      format: 'strict-boolean',
+      default: true,
+      env: 'OISP_NETWORK_EVENTS',
+    },
+    processEvents: {
+      doc: 'Report process exec and exit.',
+      format: 'strict-boolean',
+      default: true,
+      env: 'OISP_PROCESS_EVENTS',
+    },
+  },
+  filter: {
+    pids: {
+      doc: 'Only trace these process ids (comma-separated). With OISP_FILTER_COMMS, a process matching either is traced. Empty: all processes.',
+      format: 'pid-list',
+      default: [] as string[],
+      env: 'OISP_FILTER_PIDS',
+    },
+    comms: {
+      doc: 'Only trace processes with these names (comma-separated, as in /proc/PID/comm). Empty: all processes.',
+      format: 'comm-list',
+      default: [] as string[],
+      env: 'OISP_FILTER_COMMS',
+    },
+    followChildren: {
+      doc: 'With a filter, also trace the children of traced processes (so `oisp-sensor -- cmd` traces what cmd starts).',
+      format: 'strict-boolean',
+      default: true,
+      env: 'OISP_FOLLOW_CHILDREN',
+    },
+  },
+};
+
+export type SensorConfig = {
+  exporter: 'console' | 'jsonl';
+  logLevel: 'error' | 'warn' | 'info' | 'debug';
+  capture: {
+    maxCaptureBytes: number;
+    tlsRingBytes: number;
+    eventRingBytes: number;
+    maxBatchBytes: number;
+    tlsLibraries: string[];
+    fileEvents: boolean;
+    networkEvents: boolean;
+    processEvents: boolean;
+  };
+  filter: { pids: number[]; comms: string[]; followChildren: boolean };
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Every option with its variable, default and doc, for the README table and its test. */
+export function describeOptions(): { key: string; env: string; default: unknown; doc: string }[] {
+  const out: { key: string; env: string; default: unknown; doc: string }[] = [];
+  const walk = (node: Record<string, unknown>, prefix: string): void => {
+    for (const [k, v] of Object.entries(node)) {
+      const o = v as Record<string, unknown>;
+      if ('doc' in o && 'default' in o) {
+        out.push({ key: prefix + k, env: String(o.env), default: o.default, doc: String(o.doc) });
+      } else {
+        walk(o, `${prefix}${k}.`);
+      }
+    }
+  };
+  walk(schema as unknown as Record<string, unknown>, '');
+  return out;
+}
+
+function envOf(key: string): string {
+  return describeOptions().find((o) => o.key === key)?.env ?? key;
+}
+
+/**
+ * Loads the configuration from `env` (and `OISP_CONFIG`, a JSON file), with
+ * `overrides` (command-line flags) on top. Throws ConfigError with one line.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, unknown> = {}): SensorConfig {
+  const conf = convict(schema, { env, args: [] });
+  const file = env.OISP_CONFIG;
+  if (file) {
+    try {
+      conf.loadFile(file);
+    } catch (err) {
+      throw new ConfigError(`cannot read OISP_CONFIG="${file}": ${(err as Error).message}`);
+    }
+  }
+  for (const [k, v] of Object.entries(overrides)) conf.set(k, v);
+  try {
+    conf.validate({ allowed: 'strict' });
+  } catch (err) {
+    const first = String((err as Error).message).split('\n')[0] ?? '';
+    // convict: "<key>: <reason>: value was <value>"
+    const m = /^([\w.]+): (.*?)(?:: value was (.*))?$/.exec(first);
+    if (m?.[1]) {
+      const key = m[1];
+      const name = envOf(key);
+      const fromEnv = env[name];
+      const shown = fromEnv !== undefined ? JSON.stringify(fromEnv) : (m[3] ?? JSON.stringify(conf.get(key as never)));
+      throw new ConfigError(`invalid ${name}=${shown}: ${m[2]}`);
+    }
+    throw new ConfigError(`invalid configuration: ${first}`);
+  }
+  const raw = conf.getProperties() as unknown as SensorConfig & { filter: { pids: unknown[] } };
+  return { ...raw, filter: { ...raw.filter, pids: raw.filter.pids.map((p) => Number(p)) } };
+}

@@ -1,0 +1,161 @@
+// /proc parsing: pure functions over the text of /proc files, plus small readers that take
+// a `procRoot` so tests can point them at a fixture directory instead of the real /proc.
+
+import { readFile, readdir, readlink } from 'node:fs/promises';
+
+export interface MapsEntry {
+  start: bigint;
+  end: bigint;
+  perms: string;
+  offset: bigint;
+  /** "major:minor" in hex, as the kernel prints it. */
+  dev: string;
+  inode: number;
+  /** '' for anonymous mappings; '[heap]' etc. for special ones; ' (deleted)' already stripped. */
+  path: string;
+  /** The mapped file was unlinked (e.g. replaced by a package upgrade) after it was mapped. */
+  deleted: boolean;
+}
+
+export interface ProcStat {
+  pid: number;
+  comm: string;
+  state: string;
+  ppid: number;
+  /** Field 22: start time after boot, in clock ticks. With pid it identifies a process across pid reuse. */
+  startTimeTicks: bigint;
+}
+
+export interface ProcessInfo {
+  pid: number;
+  ppid: number;
+  comm: string;
+  /** Target of /proc/PID/exe as the process sees it; '' when unreadable (kernel threads, permissions). */
+  exe: string;
+  cmdline: string[];
+  uid: number;
+  startTimeTicks: bigint;
+}
+
+const DELETED_SUFFIX = ' (deleted)';
+
+// start-end perms offset dev inode [path]; the path is everything after the padding,
+// spaces included.
+const MAPS_LINE = /^([0-9a-f]+)-([0-9a-f]+)\s+(\S+)\s+([0-9a-f]+)\s+([0-9a-f]+:[0-9a-f]+)\s+(\d+)(?:\s+(.*))?$/;
+
+/** Parses one line of /proc/PID/maps; null for a line that is not a mapping. */
+export function parseMapsLine(line: string): MapsEntry | null {
+  const match = MAPS_LINE.exec(line);
+  if (!match) return null;
+  let path = match[7] ?? '';
+  const deleted = path.endsWith(DELETED_SUFFIX);
+  if (deleted) path = path.slice(0, -DELETED_SUFFIX.length);
+  return {
+    start: BigInt(`0x${match[1]!}`),
+    end: BigInt(`0x${match[2]!}`),
+    perms: match[3]!,
+    offset: BigInt(`0x${match[4]!}`),
+    dev: match[5]!,
+    inode: Number(match[6]!),
+    path,
+    deleted,
+  };
+}
+
+/** Parses the whole of /proc/PID/maps, skipping lines that do not parse. */
+export function parseMaps(text: string): MapsEntry[] {
+  const entries: MapsEntry[] = [];
+  for (const line of text.split('\n')) {
+    const entry = parseMapsLine(line);
+    if (entry) entries.push(entry);
+  }
+  return entries;
+}
+
+/**
+ * Parses /proc/PID/stat. comm can hold any byte including spaces and ')', so the fields
+ * after it are found from the LAST ')'.
+ */
+export function parseStat(text: string): ProcStat {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) throw new Error(`malformed /proc stat line: ${JSON.stringify(text.slice(0, 80))}`);
+  const pid = Number(text.slice(0, open).trim());
+  const comm = text.slice(open + 1, close);
+  // fields[0] is field 3 (state) of proc(5), so field N is fields[N - 3].
+  const fields = text.slice(close + 1).trim().split(/\s+/);
+  const state = fields[0];
+  const ppid = fields[1];
+  const startTime = fields[19];
+  if (!Number.isInteger(pid) || state === undefined || ppid === undefined || startTime === undefined) {
+    throw new Error(`malformed /proc stat line: ${JSON.stringify(text.slice(0, 80))}`);
+  }
+  return { pid, comm, state, ppid: Number(ppid), startTimeTicks: BigInt(startTime) };
+}
+
+/** Real uid (first number of the `Uid:` line) from /proc/PID/status. */
+export function parseStatusUid(text: string): number {
+  const match = /^Uid:\s+(\d+)/m.exec(text);
+  if (!match) throw new Error('no Uid: line in /proc status');
+  return Number(match[1]!);
+}
+
+/** Splits /proc/PID/cmdline (NUL-terminated arguments; empty for kernel threads). */
+export function parseCmdline(text: string): string[] {
+  if (text === '') return [];
+  const args = text.split('\0');
+  if (args[args.length - 1] === '') args.pop();
+  return args;
+}
+
+/** True for the errors a process that exited (or is exiting) gives when its /proc files are read. */
+export function isVanishedError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOENT' || code === 'ESRCH';
+}
+
+/** Everything the sensor wants to know about a process, or null if it is gone. */
+export async function readProcessInfo(pid: number, procRoot = '/proc'): Promise<ProcessInfo | null> {
+  const dir = `${procRoot}/${pid}`;
+  try {
+    const [statText, statusText, cmdlineText, exe] = await Promise.all([
+      readFile(`${dir}/stat`, 'utf8'),
+      readFile(`${dir}/status`, 'utf8'),
+      readFile(`${dir}/cmdline`, 'utf8'),
+      readExe(dir),
+    ]);
+    const stat = parseStat(statText);
+    return {
+      pid: stat.pid,
+      ppid: stat.ppid,
+      comm: stat.comm,
+      exe,
+      cmdline: parseCmdline(cmdlineText),
+      uid: parseStatusUid(statusText),
+      startTimeTicks: stat.startTimeTicks,
+    };
+  } catch (err) {
+    if (isVanishedError(err)) return null;
+    throw err;
+  }
+}
+
+// Kernel threads have no exe and other users' processes may refuse it: neither means the
+// process is gone, so they give '' instead of failing the whole read.
+async function readExe(dir: string): Promise<string> {
+  try {
+    return await readlink(`${dir}/exe`);
+  } catch {
+    return '';
+  }
+}
+
+/** Pids of all processes (thread-group leaders) in `procRoot`, ascending. */
+export async function listPids(procRoot = '/proc'): Promise<number[]> {
+  const names = await readdir(procRoot);
+  const pids: number[] = [];
+  for (const name of names) {
+    if (/^\d+$/.test(name)) pids.push(Number(name));
+  }
+  return pids.sort((a, b) => a - b);
+}

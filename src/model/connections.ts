@@ -1,0 +1,74 @@
+// Which socket each SSL connection uses, and that socket's addresses:
+// filled from connect/accept/bind events (the kernel reads the addresses from
+// the socket itself, so connections older than the sensor are covered too).
+import type { CaptureEvent, SocketAddress } from '../capture/events.js';
+import { BoundedLru } from '../util/lru.js';
+
+export interface SocketInfo {
+  local: SocketAddress | null;
+  remote: SocketAddress | null;
+  /** Which event told us. */
+  source: 'connect' | 'accept' | 'tls.bind';
+}
+
+export interface Correlation {
+  fd: number;
+  local: SocketAddress | null;
+  remote: SocketAddress | null;
+}
+
+export class ConnectionTable {
+  private readonly sockets: BoundedLru<string, SocketInfo>;
+  private readonly fdByConn: BoundedLru<string, number>;
+
+  constructor(capacity = 65536) {
+    this.sockets = new BoundedLru(capacity);
+    this.fdByConn = new BoundedLru(capacity);
+  }
+
+  get evictions(): number {
+    return this.sockets.evictions + this.fdByConn.evictions;
+  }
+
+  get size(): number {
+    return this.sockets.size;
+  }
+
+  /** Learns from an event; call for every event, in order. */
+  observe(e: CaptureEvent): void {
+    switch (e.type) {
+      case 'network.connect':
+        if (e.result === 0 || e.result === -115) {
+          this.sockets.set(`${e.pid}:${e.fd}`, { local: e.local, remote: e.remote, source: 'connect' });
+        }
+        return;
+      case 'network.accept':
+        this.sockets.set(`${e.pid}:${e.fd}`, { local: e.local, remote: e.remote, source: 'accept' });
+        return;
+      case 'tls.bind':
+        this.fdByConn.set(`${e.pid}:${e.connId}`, e.fd);
+        this.sockets.set(`${e.pid}:${e.fd}`, { local: e.local, remote: e.remote, source: 'tls.bind' });
+        return;
+      case 'network.close':
+        this.sockets.delete(`${e.pid}:${e.fd}`);
+        if (e.connId !== 0n) this.fdByConn.delete(`${e.pid}:${e.connId}`);
+        return;
+      case 'process.exit':
+        // Entries of a dead process age out of the LRU; nothing to walk here.
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** The socket of an SSL connection, when known. */
+  lookup(pid: number, connId: bigint, fd: number): Correlation | null {
+    const key = `${pid}:${connId}`;
+    let useFd = fd;
+    if (useFd >= 0) this.fdByConn.set(key, useFd);
+    else useFd = this.fdByConn.get(key) ?? -1;
+    if (useFd < 0) return null;
+    const s = this.sockets.get(`${pid}:${useFd}`);
+    return { fd: useFd, local: s?.local ?? null, remote: s?.remote ?? null };
+  }
+}
