@@ -12,6 +12,7 @@ import type { CaptureEvent, RawRecord, TlsDataEvent } from './events.js';
 import { ABI, KERNEL_COUNTER_NAMES, layoutMismatches } from './layout.js';
 import type { NativeBinding, NativeSensor } from './native.js';
 import { checkBtf, ensureTracefs, explainLoadError, PreflightError } from './preflight.js';
+import { BindWaitQueue } from './bind-wait.js';
 import { TlsAssembler } from './tls-assembler.js';
 import { TlsProbes } from './tls-probes.js';
 
@@ -50,6 +51,8 @@ export interface UserCounters {
   tlsCalls: number;
   tlsIncompleteCalls: number;
   tlsEvictedCalls: number;
+  /** TLS calls delivered without a socket: the binding never came in time. */
+  tlsUnbound: number;
   connectionEvictions: number;
   discoveryErrors: number;
   attachFailures: number;
@@ -69,6 +72,7 @@ const MAX_PENDING_SCANS = 256;
 export class CaptureSensor {
   private native: NativeSensor | null = null;
   private readonly assembler: TlsAssembler;
+  private readonly bindWait: BindWaitQueue;
   private readonly connections = new ConnectionTable();
   private readonly finder: TlsLibraryFinder;
   private probes: TlsProbes | null = null;
@@ -78,7 +82,7 @@ export class CaptureSensor {
   private pendingScans = 0;
   private readonly counters: UserCounters = {
     records: 0, batches: 0, malformedRecords: 0, tlsCalls: 0, tlsIncompleteCalls: 0,
-    tlsEvictedCalls: 0, connectionEvictions: 0, discoveryErrors: 0, attachFailures: 0,
+    tlsEvictedCalls: 0, tlsUnbound: 0, connectionEvictions: 0, discoveryErrors: 0, attachFailures: 0,
   };
 
   constructor(
@@ -88,6 +92,7 @@ export class CaptureSensor {
     private readonly log: Logger,
   ) {
     this.assembler = new TlsAssembler((e) => this.deliverTls(e));
+    this.bindWait = new BindWaitQueue((e) => this.emitTls(e));
     this.finder = new TlsLibraryFinder({ procRoot: opts.procRoot, extraPaths: opts.tlsLibraries });
   }
 
@@ -133,6 +138,7 @@ export class CaptureSensor {
       await this.attachAll(await this.finder.scanAllProcesses());
     }
     const configured = await this.finder.scanConfigured();
+    if (this.stopped) return;
     for (const e of configured.errors) {
       this.counters.discoveryErrors++;
       this.log.warn(e);
@@ -165,6 +171,7 @@ export class CaptureSensor {
         tlsCalls: this.assembler.stats.calls,
         tlsIncompleteCalls: this.assembler.stats.incompleteCalls,
         tlsEvictedCalls: this.assembler.stats.evictedCalls,
+        tlsUnbound: this.bindWait.stats.releasedUnbound,
         connectionEvictions: this.connections.evictions,
       },
     };
@@ -178,6 +185,7 @@ export class CaptureSensor {
       this.native?.drain();
     } finally {
       this.assembler.flush();
+      this.bindWait.flush();
       this.close();
     }
   }
@@ -204,8 +212,13 @@ export class CaptureSensor {
     native.setConfigFlags(flags);
   }
 
+  /** True once start() finished and stop() was not called. */
+  get isReady(): boolean {
+    return this.ready;
+  }
+
   private async attachAll(targets: TlsTarget[]): Promise<void> {
-    if (!this.probes) return;
+    if (!this.probes || this.stopped) return;
     for (const t of targets) {
       const r = this.probes.attach(t);
       if ('error' in r) {
@@ -242,11 +255,21 @@ export class CaptureSensor {
     this.connections.observe(r);
     this.discover(r);
     this.onEvent(r);
+    if (r.type === 'tls.bind') this.bindWait.bound(BindWaitQueue.key(r.pid, r.connId));
   }
 
+  /** TLS data goes on once its socket is known, or waits briefly for the binding. */
   private deliverTls(e: TlsDataEvent): void {
-    const socket = this.connections.lookup(e.pid, e.connId, e.fd);
-    this.onEvent({ ...e, socket });
+    const key = BindWaitQueue.key(e.pid, e.connId);
+    if (this.bindWait.isHolding(key) || (e.fd < 0 && !this.connections.lookup(e.pid, e.connId, e.fd))) {
+      this.bindWait.hold(key, e);
+      return;
+    }
+    this.emitTls(e);
+  }
+
+  private emitTls(e: TlsDataEvent): void {
+    this.onEvent({ ...e, socket: this.connections.lookup(e.pid, e.connId, e.fd) });
   }
 
   /** New programs and libraries: look at an exec'd process, and at a TLS library being opened. */

@@ -60,6 +60,7 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
   });
 
   await sensor.start();
+  if (stopping) return stopping;
   const st = sensor.status();
   log.info(`ready: ${st.attachedTargets.length} TLS targets, ${st.tracepoints.filter((t) => t.ok).length} tracepoints`);
 

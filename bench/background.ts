@@ -1,0 +1,250 @@
+// Long-running helpers measured under load: a do-nothing bpftrace (the uprobe floor) and the
+// sensor itself. Each resolves once attached, and stops with its own signal, SIGKILL if it
+// lingers. Every start registers its stop with a Cleanup so a failure anywhere stops it too.
+
+import { spawn } from 'node:child_process';
+import type { ChildProcess, StdioOptions } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, openSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const BPFTRACE_BIN = '/usr/bin/bpftrace';
+export const SSL_FUNCTIONS = ['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex'] as const;
+
+const TAIL_CAP = 32 * 1024;
+const ATTACH_TIMEOUT_MS = 60_000;
+const POLITE_STOP_MS = 30_000;
+const KILL_WAIT_MS = 5_000;
+
+/** Stop functions of everything still running; run all of them on any exit path. */
+export class Cleanup {
+  private readonly pending = new Map<number, () => Promise<void>>();
+  private next = 0;
+
+  add(stop: () => Promise<void>): () => void {
+    const id = this.next++;
+    this.pending.set(id, stop);
+    return () => this.pending.delete(id);
+  }
+
+  /** Runs every registered stop (in reverse order of registration), never throwing. */
+  async runAll(): Promise<void> {
+    const stops = [...this.pending.values()].reverse();
+    this.pending.clear();
+    for (const stop of stops) {
+      try {
+        await stop();
+      } catch (err) {
+        process.stderr.write(`bench: cleanup failed: ${(err as Error).message}\n`);
+      }
+    }
+  }
+}
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** A child whose stdout/stderr tails are kept, with a promise for its exit. */
+class Child {
+  readonly exited: Promise<Exit>;
+  private outText = '';
+  private errText = '';
+
+  constructor(readonly proc: ChildProcess, readonly name: string) {
+    proc.stdout?.on('data', (c: Buffer) => (this.outText = (this.outText + c.toString('utf8')).slice(-TAIL_CAP)));
+    proc.stderr?.on('data', (c: Buffer) => (this.errText = (this.errText + c.toString('utf8')).slice(-TAIL_CAP)));
+    this.exited = new Promise((resolve) => {
+      proc.once('exit', (code, signal) => resolve({ code, signal }));
+      proc.once('error', () => resolve({ code: null, signal: null }));
+    });
+  }
+
+  get pid(): number {
+    return this.proc.pid ?? -1;
+  }
+
+  get stdout(): string {
+    return this.outText;
+  }
+
+  get stderr(): string {
+    return this.errText;
+  }
+
+  /** Resolves when `ready()` holds after some output; rejects on exit, spawn error or timeout. */
+  async waitUntil(ready: () => boolean, what: string): Promise<void> {
+    const proc = this.proc;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => finish(new Error(`${this.name} did not report ${what} within ${ATTACH_TIMEOUT_MS} ms; stderr: ${this.errText}`)), ATTACH_TIMEOUT_MS);
+      const check = (): void => {
+        if (ready()) finish();
+      };
+      const onExit = (code: number | null, signal: string | null): void =>
+        finish(new Error(`${this.name} exited (code ${code}, signal ${signal}) before ${what}; stderr: ${this.errText}`));
+      const onError = (err: Error): void => finish(new Error(`cannot start ${this.name}: ${err.message}`));
+      function finish(err?: Error): void {
+        clearTimeout(timer);
+        proc.stdout?.off('data', check);
+        proc.stderr?.off('data', check);
+        proc.off('exit', onExit);
+        proc.off('error', onError);
+        if (err) reject(err);
+        else resolve();
+      }
+      // Registered after the tail collectors, so the tails already hold each chunk.
+      proc.stdout?.on('data', check);
+      proc.stderr?.on('data', check);
+      proc.once('exit', onExit);
+      proc.once('error', onError);
+      check();
+    });
+  }
+
+  /** `polite`, then SIGKILL if it is still running after POLITE_STOP_MS. Idempotent. */
+  async stop(polite: NodeJS.Signals): Promise<Exit> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) {
+      this.proc.kill(polite);
+      const timer = setTimeout(() => this.proc.kill('SIGKILL'), POLITE_STOP_MS);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    // 'exit' can precede the end of the output streams; give them a moment to drain.
+    await Promise.race([
+      Promise.all([this.proc.stdout ? once(this.proc.stdout, 'close').catch(() => undefined) : undefined,
+        this.proc.stderr ? once(this.proc.stderr, 'close').catch(() => undefined) : undefined]),
+      new Promise((r) => setTimeout(r, KILL_WAIT_MS)),
+    ]);
+    return this.exited;
+  }
+}
+
+function start(cmd: string, args: readonly string[], stdio: StdioOptions, name: string): Child {
+  return new Child(spawn(cmd, args, { stdio }), name);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Floor: bpftrace with empty uprobes and uretprobes
+
+/**
+ * Probe bodies tried in order: the first one this bpftrace accepts is used. An empty block is
+ * accepted by bpftrace 0.17 (Debian bookworm); the second is a one-instruction fallback.
+ */
+const FLOOR_BODIES = ['{}', '{ $x = 0 }'] as const;
+
+export interface Floor {
+  pid: number;
+  /** The body every SSL probe runs, as given to bpftrace. */
+  body: string;
+  /** How many probes bpftrace said it attached (the SSL ones plus BEGIN). */
+  attached: number;
+  stop(): Promise<void>;
+}
+
+export function floorProgram(library: string, body: string): string {
+  const points = SSL_FUNCTIONS.flatMap((f) => [`uprobe:${library}:${f}`, `uretprobe:${library}:${f}`]);
+  // BEGIN fires once every other probe is attached: that line is the signal to start measuring.
+  return `BEGIN { printf("floor-attached\\n"); }\n${points.join(',\n')}\n${body}\n`;
+}
+
+/** bpftrace running do-nothing probes on entry and return of the SSL functions in `library`. */
+export async function startFloor(library: string, cleanup: Cleanup): Promise<Floor> {
+  const expected = SSL_FUNCTIONS.length * 2 + 1;
+  const failures: string[] = [];
+  for (const body of FLOOR_BODIES) {
+    const child = start(BPFTRACE_BIN, ['-e', floorProgram(library, body)], ['ignore', 'pipe', 'pipe'], 'bpftrace');
+    const stop = async (): Promise<void> => {
+      await child.stop('SIGINT');
+    };
+    const unregister = cleanup.add(stop);
+    try {
+      await child.waitUntil(() => /^floor-attached$/m.test(child.stdout), 'its probes attached');
+    } catch (err) {
+      await stop();
+      unregister();
+      failures.push(`body ${body}: ${(err as Error).message}`);
+      if (/syntax error|ERROR: .*(statement|block|empty)/i.test(child.stderr)) continue;
+      throw new Error(`bpftrace floor failed: ${failures.join('; ')}`);
+    }
+    // bpftrace 0.17 prints this on stdout; other versions on stderr.
+    const match = /Attaching (\d+) probes?/.exec(`${child.stdout}\n${child.stderr}`);
+    const attached = Number(match?.[1] ?? 0);
+    if (attached !== expected) {
+      await stop();
+      unregister();
+      throw new Error(`bpftrace attached ${attached} probes, expected ${expected}; stderr: ${child.stderr}`);
+    }
+    return {
+      pid: child.pid,
+      body,
+      attached,
+      stop: async () => {
+        unregister();
+        await stop();
+      },
+    };
+  }
+  throw new Error(`bpftrace accepted none of the probe bodies: ${failures.join('; ')}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sensor
+
+export const SENSOR_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+export interface SensorCounters {
+  kernel: Record<string, number>;
+  user: Record<string, number>;
+  outputDropped: number;
+}
+
+export interface SensorRun {
+  pid: number;
+  /** The "ready: …" line it logged once attached. */
+  readyLine: string;
+  /** SIGTERM, then the counters it printed on the way out. */
+  stop(): Promise<SensorCounters>;
+}
+
+/** `oisp-sensor run --format jsonl` with its events sent to /dev/null. */
+export async function startSensor(cleanup: Cleanup): Promise<SensorRun> {
+  const devNull = openSync('/dev/null', 'w');
+  let child: Child;
+  try {
+    child = start(process.execPath, [SENSOR_MAIN, 'run', '--format', 'jsonl'], ['ignore', devNull, 'pipe'], 'oisp-sensor');
+  } finally {
+    closeSync(devNull); // the child holds its own copy
+  }
+  let stopped: Promise<SensorCounters> | undefined;
+  const stop = (): Promise<SensorCounters> => {
+    stopped ??= (async () => {
+      const exit = await child.stop('SIGTERM');
+      const line = /INFO\s+final counters (\{.*\})\s*$/m.exec(child.stderr);
+      if (!line?.[1]) {
+        throw new Error(`the sensor printed no final counters (code ${exit.code}, signal ${exit.signal}); stderr: ${child.stderr}`);
+      }
+      return JSON.parse(line[1]) as SensorCounters;
+    })();
+    return stopped;
+  };
+  const unregister = cleanup.add(async () => {
+    await stop();
+  });
+  try {
+    await child.waitUntil(() => /INFO\s+ready: /.test(child.stderr), 'ready');
+  } catch (err) {
+    unregister();
+    await stop().catch(() => undefined);
+    throw err;
+  }
+  const readyLine = /INFO\s+(ready: .*)$/m.exec(child.stderr)?.[1] ?? '';
+  return {
+    pid: child.pid,
+    readyLine,
+    stop: async () => {
+      unregister();
+      return stop();
+    },
+  };
+}

@@ -1,0 +1,361 @@
+// `npm run bench`: what the sensor costs a busy HTTPS client/server pair on this machine.
+//
+// wrk drives nginx over TLS with keep-alive connections, and each workload is measured in four
+// configurations, one after the other, every figure and ratio from this one run:
+//   baseline        nothing attached;
+//   floor           bpftrace with do-nothing uprobes + uretprobes on the SSL functions of the
+//                   library both wrk and nginx use: what any uprobe-based sensor pays;
+//   sensor          `oisp-sensor run --format jsonl` with its events sent to /dev/null;
+//   baseline again  nothing attached, to show how much the machine drifted during the run.
+// Settings come from BENCH_* variables (see docs/benchmarks.md). Nothing here asserts a time.
+
+import os from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
+import { BPFTRACE_BIN, Cleanup, startFloor, startSensor } from './background.js';
+import type { SensorCounters } from './background.js';
+import { clockTicksPerSecond, machineBusyTicks, processTicks } from './cpu.js';
+import { describeHolders, foreignBpfHolders } from './foreign-bpf.js';
+import type { BpfHolder } from './foreign-bpf.js';
+import { micros, num, ratio, renderTable } from './table.js';
+import { Wrk, WRK_BIN } from './wrk.js';
+import type { WrkResult } from './wrk.js';
+import { NGINX_BIN, runCommand, startNginx } from '../test/helpers/tls-fixtures.js';
+import type { NginxServer } from '../test/helpers/tls-fixtures.js';
+
+const LIBSSL = '/usr/lib/x86_64-linux-gnu/libssl.so.3';
+/** Pause between configurations, so one's teardown does not overlap the next one's load. */
+const SETTLE_MS = 500;
+/** Slack added to the run's planned duration before the whole benchmark gives up. */
+const DEADLINE_SLACK_S = 90;
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+interface Workload {
+  name: string;
+  path: string;
+  description: string;
+}
+
+const WORKLOADS: Record<string, Workload> = {
+  tiny: { name: 'tiny', path: '/', description: 'GET / → "hello\\n" (6-byte body)' },
+  '64k': { name: '64k', path: '/bytes/65536', description: 'GET /bytes/65536 → 64 KiB body' },
+};
+
+interface Settings {
+  seconds: number;
+  warmupSeconds: number;
+  threads: number;
+  connections: number;
+  workloads: Workload[];
+  /** Before each row, wait up to this long for other processes' tracing BPF programs to go. */
+  waitQuietSeconds: number;
+}
+
+function intFromEnv(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new Error(`${name}=${raw} is not allowed: give an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+function readSettings(): Settings {
+  const names = (process.env.BENCH_WORKLOADS ?? 'tiny,64k').split(',').map((s) => s.trim()).filter(Boolean);
+  const workloads = names.map((n) => {
+    const w = WORKLOADS[n];
+    if (!w) throw new Error(`BENCH_WORKLOADS=${process.env.BENCH_WORKLOADS} is not allowed: use a comma-separated list of ${Object.keys(WORKLOADS).join(', ')}`);
+    return w;
+  });
+  if (workloads.length === 0) throw new Error('BENCH_WORKLOADS is empty');
+  return {
+    seconds: intFromEnv('BENCH_SECONDS', 10, 1, 600),
+    warmupSeconds: intFromEnv('BENCH_WARMUP_SECONDS', 2, 1, 60),
+    threads: intFromEnv('BENCH_THREADS', 1, 1, 64),
+    connections: intFromEnv('BENCH_CONNECTIONS', 8, 1, 1024),
+    workloads,
+    waitQuietSeconds: intFromEnv('BENCH_WAIT_QUIET_SECONDS', 0, 0, 3600),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// One measurement
+
+type ConfigName = 'baseline' | 'floor' | 'sensor' | 'baseline again';
+const CONFIGS: readonly ConfigName[] = ['baseline', 'floor', 'sensor', 'baseline again'];
+
+interface Measurement {
+  workload: Workload;
+  config: ConfigName;
+  warmup: WrkResult;
+  measured: WrkResult;
+  /** CPU seconds over the measured window only. */
+  nginxCpu: number;
+  machineCpu: number;
+  /** The sensor's own CPU seconds (its node process, all threads), sensor runs only. */
+  sensorCpu: number | null;
+  /** Printed by the sensor when it stopped: covers warm-up and measured window. */
+  counters: SensorCounters | null;
+  /** Other processes holding tracing BPF programs before or after the measured window. */
+  foreign: BpfHolder[];
+}
+
+interface Context {
+  settings: Settings;
+  nginx: NginxServer;
+  wrk: Wrk;
+  cleanup: Cleanup;
+  ticksPerSecond: number;
+  floorBody: string | null;
+  sensorReady: string | null;
+}
+
+async function ticksOf(pids: readonly number[]): Promise<number> {
+  const all = await Promise.all(pids.map((p) => processTicks(p)));
+  return all.reduce((a, b) => a + b, 0);
+}
+
+const QUIET_POLL_MS = 1000;
+
+/** Other processes' tracing BPF programs, after waiting up to waitQuietSeconds for none. */
+async function foreignAfterWaiting(ctx: Context): Promise<BpfHolder[]> {
+  const until = Date.now() + ctx.settings.waitQuietSeconds * 1000;
+  let holders = await foreignBpfHolders();
+  while (holders.length > 0 && Date.now() < until) {
+    await delay(QUIET_POLL_MS);
+    holders = await foreignBpfHolders();
+  }
+  return holders;
+}
+
+function union(a: readonly BpfHolder[], b: readonly BpfHolder[]): BpfHolder[] {
+  const byPid = new Map<number, BpfHolder>();
+  for (const h of [...a, ...b]) byPid.set(h.pid, h);
+  return [...byPid.values()].sort((x, y) => x.pid - y.pid);
+}
+
+async function measure(ctx: Context, workload: Workload, config: ConfigName): Promise<Measurement> {
+  const { settings, nginx, wrk, cleanup } = ctx;
+  const foreignBefore = await foreignAfterWaiting(ctx);
+  const load = { url: `${nginx.url}${workload.path}`, threads: settings.threads, connections: settings.connections };
+  const floor = config === 'floor' ? await startFloor(LIBSSL, cleanup) : null;
+  if (floor) ctx.floorBody = floor.body;
+  const sensor = config === 'sensor' ? await startSensor(cleanup) : null;
+  if (sensor) ctx.sensorReady = sensor.readyLine;
+  let counters: SensorCounters | null = null;
+  try {
+    const warmup = await wrk.run({ ...load, seconds: settings.warmupSeconds });
+    const workers = await nginx.workerPids();
+    const before = await Promise.all([ticksOf(workers), machineBusyTicks(), sensor ? processTicks(sensor.pid) : 0]);
+    const measured = await wrk.run({ ...load, seconds: settings.seconds });
+    const after = await Promise.all([ticksOf(workers), machineBusyTicks(), sensor ? processTicks(sensor.pid) : 0]);
+    const secs = (i: number): number => ((after[i] ?? 0) - (before[i] ?? 0)) / ctx.ticksPerSecond;
+    const ours = new Set([floor?.pid ?? -1, sensor?.pid ?? -1]);
+    const foreign = union(foreignBefore, await foreignBpfHolders(ours));
+    if (sensor) counters = await sensor.stop();
+    return {
+      workload, config, warmup, measured,
+      nginxCpu: secs(0), machineCpu: secs(1), sensorCpu: sensor ? secs(2) : null,
+      counters, foreign,
+    };
+  } finally {
+    await floor?.stop();
+    if (sensor && !counters) await sensor.stop().catch(() => undefined);
+    await delay(SETTLE_MS);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+/** CPU milliseconds per 1,000 requests. */
+function perKiloRequest(cpuSeconds: number, requests: number): number {
+  return (cpuSeconds * 1000) / (requests / 1000);
+}
+
+function rateTable(ms: readonly Measurement[]): string {
+  const rows = ms.map((m) => [
+    m.workload.name, m.foreign.length > 0 ? `${m.config} (!)` : m.config,
+    num(m.measured.requestsPerSecond), micros(m.measured.p50Us), micros(m.measured.p99Us),
+    num(m.measured.errors),
+    num(perKiloRequest(m.nginxCpu, m.measured.requests), 1),
+    m.sensorCpu === null ? '-' : num(perKiloRequest(m.sensorCpu, m.measured.requests), 1),
+    num(perKiloRequest(m.machineCpu, m.measured.requests), 1),
+  ]);
+  return renderTable(
+    ['workload', 'config', 'req/s', 'p50', 'p99', 'errors', 'nginx CPU ms/1k req', 'sensor CPU ms/1k req', 'machine CPU ms/1k req'],
+    rows,
+  );
+}
+
+function ratioTable(ms: readonly Measurement[], workloads: readonly Workload[]): string {
+  const rows: string[][] = [];
+  for (const w of workloads) {
+    const get = (c: ConfigName): WrkResult | undefined => ms.find((m) => m.workload === w && m.config === c)?.measured;
+    const base = get('baseline');
+    const floor = get('floor');
+    const sensor = get('sensor');
+    const again = get('baseline again');
+    const pairs: [string, WrkResult | undefined, WrkResult | undefined][] = [
+      ['floor / baseline', floor, base],
+      ['sensor / baseline', sensor, base],
+      ['sensor / floor', sensor, floor],
+      ['baseline again / baseline', again, base],
+    ];
+    for (const [label, a, b] of pairs) {
+      if (!a || !b) continue;
+      rows.push([w.name, label, ratio(a.requestsPerSecond, b.requestsPerSecond), ratio(a.p50Us, b.p50Us), ratio(a.p99Us, b.p99Us)]);
+    }
+  }
+  return renderTable(['workload', 'ratio', 'req/s', 'p50', 'p99'], rows);
+}
+
+const DROP_COUNTERS = ['tls_ring_full', 'event_ring_full', 'ssl_calls_table_full', 'tls_read_failed', 'syscall_args_table_full', 'target_pids_full'];
+
+function nonZero(record: Record<string, number>, names: readonly string[]): string {
+  const hits = names.filter((n) => (record[n] ?? 0) > 0).map((n) => `${n}=${num(record[n] ?? 0)}`);
+  return hits.length > 0 ? hits.join(' ') : 'none';
+}
+
+function deliveryTable(ms: readonly Measurement[]): string {
+  const rows = ms.filter((m) => m.counters).map((m) => {
+    const c = m.counters as SensorCounters;
+    const loadedSeconds = m.warmup.seconds + m.measured.seconds;
+    const requests = m.warmup.requests + m.measured.requests;
+    const records = c.user.records ?? 0;
+    const calls = c.user.tlsCalls ?? 0;
+    const userLoss = nonZero(c.user, ['malformedRecords', 'tlsIncompleteCalls', 'tlsEvictedCalls']);
+    return [
+      m.workload.name,
+      num(records), num(calls), num(loadedSeconds, 1),
+      num(records / loadedSeconds), num(calls / loadedSeconds),
+      num(calls / requests, 2),
+      nonZero(c.kernel, DROP_COUNTERS),
+      num(c.kernel.tls_truncated_calls ?? 0),
+      userLoss,
+      num(c.outputDropped),
+    ];
+  });
+  return renderTable(
+    ['workload', 'records', 'TLS calls', 'loaded s', 'records/s', 'TLS calls/s', 'calls/request', 'kernel drops', 'truncated calls', 'user-side losses', 'output dropped'],
+    rows,
+  );
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+async function libsslOf(binary: string): Promise<string> {
+  try {
+    const r = await runCommand('ldd', [binary], { timeoutMs: 10_000 });
+    const line = r.stdout.toString('utf8').split('\n').find((l) => /libssl\.so/.test(l));
+    return line ? line.trim() : 'no libssl (statically linked or no TLS)';
+  } catch (err) {
+    return `ldd failed: ${(err as Error).message}`;
+  }
+}
+
+async function firstLine(cmd: string, args: readonly string[]): Promise<string> {
+  try {
+    const r = await runCommand(cmd, args, { timeoutMs: 10_000 });
+    return `${r.stdout.toString('utf8')}${r.stderr}`.split('\n').find((l) => l.trim() !== '')?.trim() ?? '?';
+  } catch {
+    return '?';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main(): Promise<void> {
+  const settings = readSettings();
+  const cleanup = new Cleanup();
+  const perRow = settings.warmupSeconds + settings.seconds;
+  const rowCount = settings.workloads.length * CONFIGS.length;
+  const plannedSeconds = rowCount * perRow;
+  const limitSeconds = plannedSeconds + rowCount * settings.waitQuietSeconds + DEADLINE_SLACK_S;
+  const deadline = setTimeout(() => {
+    process.stderr.write(`bench: still running ${limitSeconds} s after start; stopping everything\n`);
+    void cleanup.runAll().finally(() => process.exit(1));
+  }, limitSeconds * 1000);
+  const onSignal = (signal: NodeJS.Signals): void => {
+    process.stderr.write(`bench: ${signal}, stopping everything\n`);
+    void cleanup.runAll().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    const [wrkSsl, nginxSsl, bpftraceVersion, nginxVersion, ticksPerSecond] = await Promise.all([
+      libsslOf(WRK_BIN), libsslOf(NGINX_BIN), firstLine(BPFTRACE_BIN, ['--version']), firstLine(NGINX_BIN, ['-v']), clockTicksPerSecond(),
+    ]);
+    const wrk = await Wrk.create();
+    cleanup.add(() => wrk.close());
+    const nginx = await startNginx();
+    cleanup.add(() => nginx.stop());
+    const ctx: Context = { settings, nginx, wrk, cleanup, ticksPerSecond, floorBody: null, sensorReady: null };
+
+    const out = (s = ''): void => void process.stdout.write(`${s}\n`);
+    out(`oisp-sensor benchmark, ${new Date().toISOString()}`);
+    out(`machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Linux ${os.release()}, node ${process.version}`);
+    out(`load: ${WRK_BIN} -t${settings.threads} -c${settings.connections} (${plural(settings.threads, 'thread')}, ${plural(settings.connections, 'keep-alive connection')}, no CPU pinning), HTTP/1.1 over TLS`);
+    out(`      to ${nginxVersion.replace(/^nginx version: /, '')} (1 worker, keepalive_requests 10000) on 127.0.0.1; wrk and nginx share the ${os.cpus().length} CPUs with the sensor`);
+    out(`      per row: ${settings.warmupSeconds} s warm-up, then ${settings.seconds} s measured; configurations run one after the other`);
+    out(`TLS library probed: ${LIBSSL}`);
+    out(`  wrk   -> ${wrkSsl}`);
+    out(`  nginx -> ${nginxSsl}`);
+    out(`planned: about ${plannedSeconds} s of load`);
+    const foreignAtStart = await foreignBpfHolders();
+    if (foreignAtStart.length > 0) {
+      out(`WARNING: other processes hold tracing BPF programs (their probes may fire in wrk and nginx too): ${describeHolders(foreignAtStart)}`);
+      out(settings.waitQuietSeconds > 0 ? `         waiting up to ${settings.waitQuietSeconds} s before each row for them to go` : '         set BENCH_WAIT_QUIET_SECONDS to wait for them before each row');
+    }
+    out();
+
+    const results: Measurement[] = [];
+    for (const workload of settings.workloads) {
+      for (const config of CONFIGS) {
+        process.stderr.write(`bench: ${workload.name} / ${config} ...\n`);
+        const m = await measure(ctx, workload, config);
+        results.push(m);
+        process.stderr.write(`bench:   ${num(m.measured.requestsPerSecond)} req/s, p50 ${micros(m.measured.p50Us)}, p99 ${micros(m.measured.p99Us)}\n`);
+      }
+    }
+
+    out(`floor: ${bpftraceVersion}, uprobe + uretprobe on ${['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex'].join(', ')}, body \`${ctx.floorBody ?? '?'}\``);
+    out(`sensor: node dist/src/cli/main.js run --format jsonl > /dev/null; it said "${ctx.sensorReady ?? '?'}"`);
+    out();
+    out('1. HTTPS request rate and latency (wrk figures; CPU over the measured window, ms per 1,000 requests)');
+    for (const w of settings.workloads) out(`   ${w.name}: ${w.description}`);
+    out();
+    out(rateTable(results));
+    const disturbed = results.filter((m) => m.foreign.length > 0);
+    if (disturbed.length > 0) {
+      out();
+      out('   (!) other processes held tracing BPF programs during these rows, so their figures include someone else\'s probes:');
+      for (const m of disturbed) out(`       ${m.workload.name} / ${m.config}: ${describeHolders(m.foreign)}`);
+    }
+    out();
+    out('   ratios (same run)');
+    out(ratioTable(results, settings.workloads));
+    out();
+    out('2. Sensor delivery to JavaScript (counters printed by the sensor on SIGTERM; they cover warm-up + measured window = "loaded s")');
+    out();
+    out(deliveryTable(results));
+    out();
+    out('   kernel drops: tls_ring_full, event_ring_full, ssl_calls_table_full, tls_read_failed, syscall_args_table_full, target_pids_full');
+    out('   user-side losses: malformedRecords, tlsIncompleteCalls, tlsEvictedCalls; output dropped: lines the sensor could not write');
+    out('   calls/request: each request is at least 4 TLS calls (wrk SSL_write + SSL_read, nginx SSL_read + SSL_write)');
+  } finally {
+    clearTimeout(deadline);
+    await cleanup.runAll();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
