@@ -214,7 +214,11 @@ function envOf(key: string): string {
  * Loads the configuration from `env` (and `OISP_CONFIG`, a JSON file), with
  * `overrides` (command-line flags) on top. Throws ConfigError with one line.
  */
-export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, unknown> = {}): SensorConfig {
+export function loadConfig(
+  env: NodeJS.ProcessEnv,
+  overrides: Record<string, unknown> = {},
+  overrideNames: Record<string, string> = {},
+): SensorConfig {
   const conf = convict(schema, { env, args: [] });
   const file = env.OISP_CONFIG;
   if (file) {
@@ -233,6 +237,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, unk
     const m = /^([\w.]+): (.*?)(?:: value was (.*))?$/.exec(first);
     if (m?.[1]) {
       const key = m[1];
+      const flag = key in overrides ? overrideNames[key] : undefined;
+      if (flag) throw new ConfigError(`invalid ${flag}=${JSON.stringify(overrides[key])}: ${m[2]}`);
       const name = envOf(key);
       const fromEnv = env[name];
       const shown = fromEnv !== undefined ? JSON.stringify(fromEnv) : (m[3] ?? JSON.stringify(conf.get(key as never)));

@@ -53,8 +53,8 @@ export function missingCapabilities(caps: bigint): string[] {
     .map(([name]) => name);
 }
 
-/** Turns an addon load error into one actionable sentence. */
-export function explainLoadError(err: unknown): string {
+/** Turns an addon load error into one actionable sentence; `missing` names the capabilities this process lacks. */
+export function explainLoadError(err: unknown, missing: string[] = missingCapabilities(effectiveCapabilities())): string {
   const e = err as { message?: string; errno?: number };
   const msg = e.message ?? String(err);
   if (msg.includes('BEGIN PROG LOAD LOG')) {
@@ -62,7 +62,8 @@ export function explainLoadError(err: unknown): string {
     return `the kernel verifier rejected ${prog}; this kernel may be too old (5.17+ needed) — details:\n${msg}`;
   }
   if (e.errno === 1 || e.errno === 13) {
-    return 'permission denied loading eBPF programs: run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN';
+    const lacking = missing.length > 0 ? `this process lacks ${missing.join(', ')}` : 'the kernel refused (a security module or sysctl kernel.unprivileged_bpf_disabled?)';
+    return `permission denied loading eBPF programs: ${lacking}; run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN`;
   }
   return msg;
 }

@@ -22,6 +22,9 @@ export const USAGE = `usage: oisp-sensor [run] [--format console|jsonl] [--pid P
 
 Every option is also an environment variable: see the README's configuration table.`;
 
+/** How each override is spelled on the command line, for error messages. */
+export const FLAG_NAMES: Record<string, string> = { exporter: '--format', 'filter.pids': '--pid', 'filter.comms': '--comm' };
+
 export class UsageError extends Error {
   override name = 'UsageError';
 }

@@ -5,7 +5,7 @@ import { ConfigError, loadConfig } from '../config.js';
 import { PreflightError } from '../capture/preflight.js';
 import { loadNativeBinding } from '../capture/native.js';
 import { createLogger } from '../util/log.js';
-import { parseCli, USAGE, UsageError } from './args.js';
+import { FLAG_NAMES, parseCli, USAGE, UsageError } from './args.js';
 import { formatChecks, runChecks } from './doctor.js';
 import { runSensor } from './run.js';
 
@@ -18,7 +18,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${USAGE}\n`);
       return 0;
     }
-    config = loadConfig(process.env, cli.overrides);
+    config = loadConfig(process.env, cli.overrides, FLAG_NAMES);
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`oisp-sensor: ${err.message}\n${USAGE}\n`);

@@ -1,0 +1,30 @@
+// The CLI as a user meets it: doctor on this machine, and the one-sentence
+// errors when a capability is missing.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CLI } from '../helpers/sensor-process.js';
+import { runCommand } from '../helpers/tls-fixtures.js';
+
+const T = { timeout: 60_000 };
+const DROP = '--drop=cap_bpf,cap_perfmon,cap_sys_admin';
+
+test('doctor passes on this machine and lists the TLS libraries it would attach to', T, async () => {
+  const r = await runCommand(process.execPath, [CLI, 'doctor']);
+  const out = r.stdout.toString();
+  assert.equal(r.code, 0, out + r.stderr);
+  assert.match(out, /^OK +kernel BTF/m);
+  assert.match(out, /^OK +capabilities/m);
+  assert.match(out, /^OK +load eBPF programs/m);
+  assert.match(out, /^OK +TLS library +\/usr\/lib\/x86_64-linux-gnu\/libssl\.so\.3 \(SSL_write, SSL_read, SSL_write_ex, SSL_read_ex/m);
+  assert.match(out, /^OK +TLS executable +\/usr\/bin\/node/m);
+});
+
+test('without CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN: doctor names them, run exits 1 with one sentence', T, async () => {
+  const doctor = await runCommand('capsh', [DROP, '--', '-c', `exec ${process.execPath} ${CLI} doctor`]);
+  assert.equal(doctor.code, 1);
+  assert.match(doctor.stdout.toString(), /^FAIL +capabilities +missing CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF$/m);
+  const run = await runCommand('capsh', [DROP, '--', '-c', `exec ${process.execPath} ${CLI} run`]);
+  assert.equal(run.code, 1);
+  assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+  assert.match(run.stderr, /^oisp-sensor: permission denied loading eBPF programs: this process lacks CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF; run as root/);
+});

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ConfigError, describeOptions, loadConfig } from '../../src/config.js';
+
+test('defaults', () => {
+  const c = loadConfig({});
+  assert.equal(c.capture.maxCaptureBytes, 256 * 1024);
+  assert.equal(c.filter.followChildren, true);
+  assert.deepEqual(c.filter.pids, []);
+  assert.equal(c.exporter, 'console');
+});
+
+test('environment variables and flag overrides', () => {
+  const c = loadConfig({ OISP_MAX_CAPTURE_BYTES: '4096', OISP_FILTER_PIDS: '12, 13', OISP_FILTER_COMMS: 'curl,python3', OISP_FOLLOW_CHILDREN: 'false' }, { exporter: 'jsonl' });
+  assert.equal(c.capture.maxCaptureBytes, 4096);
+  assert.deepEqual(c.filter.pids, [12, 13]);
+  assert.deepEqual(c.filter.comms, ['curl', 'python3']);
+  assert.equal(c.filter.followChildren, false);
+  assert.equal(c.exporter, 'jsonl');
+});
+
+test('a bad value is one line naming the variable, the value and what is allowed', () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ OISP_MAX_CAPTURE_BYTES: 'lots' }, /^invalid OISP_MAX_CAPTURE_BYTES="lots": must be an integer from 0 to 16777216$/],
+    [{ OISP_MAX_CAPTURE_BYTES: '99999999' }, /^invalid OISP_MAX_CAPTURE_BYTES="99999999": must be an integer/],
+    [{ OISP_TLS_RING_BYTES: '100000' }, /^invalid OISP_TLS_RING_BYTES="100000": must be a power of two/],
+    [{ OISP_FILTER_PIDS: '1,abc' }, /^invalid OISP_FILTER_PIDS="1,abc": .*"abc"/],
+    [{ OISP_FILTER_COMMS: 'a-name-longer-than-15' }, /^invalid OISP_FILTER_COMMS=.*at most 15 characters/],
+    [{ OISP_FOLLOW_CHILDREN: 'perhaps' }, /^invalid OISP_FOLLOW_CHILDREN="perhaps": must be true or false$/],
+    [{ OISP_EXPORTER: 'xml' }, /^invalid OISP_EXPORTER="xml": must be one of/],
+    [{ OISP_TLS_LIBRARIES: 'relative/lib.so' }, /^invalid OISP_TLS_LIBRARIES=.*absolute paths/],
+    [{ OISP_CONFIG: '/nonexistent/oisp.json' }, /^cannot read OISP_CONFIG="\/nonexistent\/oisp.json"/],
+  ];
+  for (const [env, re] of cases) {
+    assert.throws(() => loadConfig(env), (err: unknown) => err instanceof ConfigError && re.test(err.message) && !err.message.includes('\n'), JSON.stringify(env));
+  }
+});
+
+test('every option has a doc, a default and an OISP_ variable', () => {
+  const opts = describeOptions();
+  assert.ok(opts.length >= 10);
+  for (const o of opts) {
+    assert.match(o.env, /^OISP_[A-Z_]+$/, o.key);
+    assert.ok(o.doc.length > 10, o.key);
+  }
+  assert.equal(new Set(opts.map((o) => o.env)).size, opts.length);
+});
