@@ -206,7 +206,9 @@ export class CaptureSensor {
     if (o.followChildren) flags |= ABI.OISP_CFG_FOLLOW_CHILDREN;
     if (o.fileEvents) flags |= ABI.OISP_CFG_FILE_EVENTS;
     if (o.networkEvents) flags |= ABI.OISP_CFG_NET_EVENTS;
-    if (o.processEvents) flags |= ABI.OISP_CFG_PROC_EVENTS;
+    // exec events drive library discovery, so the kernel always sends them;
+    // OISP_PROCESS_EVENTS=false only hides them from the output.
+    flags |= ABI.OISP_CFG_PROC_EVENTS;
     for (const pid of o.filterPids) native.setTargetPid(pid, true);
     for (const comm of o.filterComms) native.setTargetComm(comm, true);
     native.setConfigFlags(flags);
@@ -254,7 +256,7 @@ export class CaptureSensor {
     }
     this.connections.observe(r);
     this.discover(r);
-    this.onEvent(r);
+    if (this.opts.processEvents || (r.type !== 'process.exec' && r.type !== 'process.exit')) this.onEvent(r);
     if (r.type === 'tls.bind') this.bindWait.bound(BindWaitQueue.key(r.pid, r.connId));
   }
 
