@@ -24,6 +24,20 @@ export async function processTicks(pid: number): Promise<number> {
   return Number(fields[11]) + Number(fields[12]);
 }
 
+export interface SelfTicks {
+  /** This process: utime + stime. */
+  own: number;
+  /** Children this process has waited for (cutime + cstime): how wrk's CPU time is read. */
+  reapedChildren: number;
+}
+
+/** This process's CPU ticks and those of the children it has reaped, from /proc/self/stat. */
+export async function selfTicks(): Promise<SelfTicks> {
+  const stat = await readFile('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  return { own: (f[11] ?? 0) + (f[12] ?? 0), reapedChildren: (f[13] ?? 0) + (f[14] ?? 0) };
+}
+
 /** Busy ticks of all CPUs together: user, nice, system, irq and softirq from /proc/stat. */
 export async function machineBusyTicks(): Promise<number> {
   const text = await readFile('/proc/stat', 'utf8');

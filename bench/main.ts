@@ -13,7 +13,7 @@ import os from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BPFTRACE_BIN, Cleanup, startFloor, startSensor } from './background.js';
 import type { SensorCounters } from './background.js';
-import { clockTicksPerSecond, machineBusyTicks, processTicks } from './cpu.js';
+import { clockTicksPerSecond, machineBusyTicks, processTicks, selfTicks } from './cpu.js';
 import { describeHolders, foreignBpfHolders } from './foreign-bpf.js';
 import type { BpfHolder } from './foreign-bpf.js';
 import { micros, num, ratio, renderTable } from './table.js';
@@ -93,7 +93,11 @@ interface Measurement {
   measured: WrkResult;
   /** CPU seconds over the measured window only. */
   nginxCpu: number;
+  /** wrk's, read as the children time this process gained when it reaped wrk. */
+  wrkCpu: number;
   machineCpu: number;
+  /** Machine CPU minus wrk, nginx workers, sensor and this process: someone else's load. */
+  otherCpu: number;
   /** The sensor's own CPU seconds (its node process, all threads), sensor runs only. */
   sensorCpu: number | null;
   /** Printed by the sensor when it stopped: covers warm-up and measured window. */
@@ -148,16 +152,25 @@ async function measure(ctx: Context, workload: Workload, config: ConfigName): Pr
   try {
     const warmup = await wrk.run({ ...load, seconds: settings.warmupSeconds });
     const workers = await nginx.workerPids();
-    const before = await Promise.all([ticksOf(workers), machineBusyTicks(), sensor ? processTicks(sensor.pid) : 0]);
+    const sample = async (): Promise<number[]> => {
+      const [nginxT, machineT, sensorT, self] = await Promise.all([
+        ticksOf(workers), machineBusyTicks(), sensor ? processTicks(sensor.pid) : 0, selfTicks(),
+      ]);
+      return [nginxT, machineT, sensorT, self.reapedChildren, self.own];
+    };
+    // Nothing else is spawned or reaped between these samples, so the reaped-children delta is wrk.
+    const before = await sample();
     const measured = await wrk.run({ ...load, seconds: settings.seconds });
-    const after = await Promise.all([ticksOf(workers), machineBusyTicks(), sensor ? processTicks(sensor.pid) : 0]);
+    const after = await sample();
     const secs = (i: number): number => ((after[i] ?? 0) - (before[i] ?? 0)) / ctx.ticksPerSecond;
+    const [nginxCpu, machineCpu, sensorCpu, wrkCpu, benchCpu] = [0, 1, 2, 3, 4].map(secs) as [number, number, number, number, number];
     const ours = new Set([floor?.pid ?? -1, sensor?.pid ?? -1]);
     const foreign = union(foreignBefore, await foreignBpfHolders(ours));
     if (sensor) counters = await sensor.stop();
     return {
       workload, config, warmup, measured,
-      nginxCpu: secs(0), machineCpu: secs(1), sensorCpu: sensor ? secs(2) : null,
+      nginxCpu, wrkCpu, machineCpu, sensorCpu: sensor ? sensorCpu : null,
+      otherCpu: machineCpu - nginxCpu - wrkCpu - sensorCpu - benchCpu,
       counters, foreign,
     };
   } finally {
@@ -180,12 +193,14 @@ function rateTable(ms: readonly Measurement[]): string {
     m.workload.name, m.foreign.length > 0 ? `${m.config} (!)` : m.config,
     num(m.measured.requestsPerSecond), micros(m.measured.p50Us), micros(m.measured.p99Us),
     num(m.measured.errors),
+    num(perKiloRequest(m.wrkCpu, m.measured.requests), 1),
     num(perKiloRequest(m.nginxCpu, m.measured.requests), 1),
     m.sensorCpu === null ? '-' : num(perKiloRequest(m.sensorCpu, m.measured.requests), 1),
     num(perKiloRequest(m.machineCpu, m.measured.requests), 1),
+    num(m.otherCpu / m.measured.seconds, 2),
   ]);
   return renderTable(
-    ['workload', 'config', 'req/s', 'p50', 'p99', 'errors', 'nginx CPU ms/1k req', 'sensor CPU ms/1k req', 'machine CPU ms/1k req'],
+    ['workload', 'config', 'req/s', 'p50', 'p99', 'errors', 'wrk', 'nginx', 'sensor', 'machine', 'other load'],
     rows,
   );
 }
@@ -328,7 +343,9 @@ async function main(): Promise<void> {
     out(`floor: ${bpftraceVersion}, uprobe + uretprobe on ${['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex'].join(', ')}, body \`${ctx.floorBody ?? '?'}\``);
     out(`sensor: node dist/src/cli/main.js run --format jsonl > /dev/null; it said "${ctx.sensorReady ?? '?'}"`);
     out();
-    out('1. HTTPS request rate and latency (wrk figures; CPU over the measured window, ms per 1,000 requests)');
+    out('1. HTTPS request rate and latency (wrk figures), and CPU over the measured window: wrk, nginx (worker), sensor');
+    out('   (its node process) and machine (all CPUs, everything) in CPU ms per 1,000 requests; "other load" is the machine');
+    out('   CPU used by anything else, in cores (0.00 = a quiet machine; on a shared one, compare rows with care)');
     for (const w of settings.workloads) out(`   ${w.name}: ${w.description}`);
     out();
     out(rateTable(results));
