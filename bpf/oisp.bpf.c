@@ -204,6 +204,15 @@ static __always_inline bool trace_allowed(__u32 pid, __u32 cfg)
 	return bpf_map_lookup_elem(&target_comms, comm) != NULL;
 }
 
+/* A fixed-size record in the event ring; a full ring is counted. */
+static __always_inline void *reserve_event(__u64 size)
+{
+	void *e = bpf_ringbuf_reserve(&event_ring, size, 0);
+	if (!e)
+		count(OISP_CNT_EVENT_RING_FULL);
+	return e;
+}
+
 static __always_inline void fill_header(struct oisp_header *h, __u8 kind, __u64 id)
 {
 	h->kind = kind;
@@ -276,11 +285,9 @@ static __always_inline void remember_socket(__u32 pid, __s32 fd)
 static __always_inline bool bind_ssl(__u64 id, __u64 ssl, __s32 fd, __u8 how)
 {
 	__u32 pid = id >> 32;
-	struct oisp_tls_bind *b = bpf_ringbuf_reserve(&event_ring, sizeof(*b), 0);
-	if (!b) {
-		count(OISP_CNT_EVENT_RING_FULL);
+	struct oisp_tls_bind *b = reserve_event(sizeof(*b));
+	if (!b)
 		return false;
-	}
 	__builtin_memset(&b->local, 0, sizeof(b->local));
 	__builtin_memset(&b->remote, 0, sizeof(b->remote));
 	if (!sock_addrs_of_fd(fd, &b->local, &b->remote)) {
@@ -516,11 +523,9 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	__u32 cfg = current_config();
 	if (!(cfg & OISP_CFG_PROC_EVENTS) || !trace_allowed(id >> 32, cfg))
 		return 0;
-	struct oisp_proc_exec *e = bpf_ringbuf_reserve(&event_ring, sizeof(*e), 0);
-	if (!e) {
-		count(OISP_CNT_EVENT_RING_FULL);
+	struct oisp_proc_exec *e = reserve_event(sizeof(*e));
+	if (!e)
 		return 0;
-	}
 	fill_header(&e->h, OISP_EV_PROC_EXEC, id);
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
@@ -581,11 +586,9 @@ int handle_exit(void *ctx)
 	if (!(cfg & OISP_CFG_PROC_EVENTS))
 		return 0;
 
-	struct oisp_proc_exit *e = bpf_ringbuf_reserve(&event_ring, sizeof(*e), 0);
-	if (!e) {
-		count(OISP_CNT_EVENT_RING_FULL);
+	struct oisp_proc_exit *e = reserve_event(sizeof(*e));
+	if (!e)
 		return 0;
-	}
 	fill_header(&e->h, OISP_EV_PROC_EXIT, id);
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	int status = BPF_CORE_READ(task, exit_code);
@@ -630,11 +633,9 @@ static __always_inline int open_exit(long ret)
 	struct open_args a = *args;
 	bpf_map_delete_elem(&open_args_by_tid, &id);
 
-	struct oisp_file_open *e = bpf_ringbuf_reserve(&event_ring, sizeof(*e), 0);
-	if (!e) {
-		count(OISP_CNT_EVENT_RING_FULL);
+	struct oisp_file_open *e = reserve_event(sizeof(*e));
+	if (!e)
 		return 0;
-	}
 	fill_header(&e->h, OISP_EV_FILE_OPEN, id);
 	e->dirfd = a.dirfd;
 	e->result = ret;
@@ -700,11 +701,9 @@ int handle_exit_connect(struct trace_event_raw_sys_exit *ctx)
 	if (remote.family != AF_INET && remote.family != AF_INET6)
 		return 0; /* unix and netlink sockets are not network traffic */
 
-	struct oisp_net_conn *e = bpf_ringbuf_reserve(&event_ring, sizeof(*e), 0);
-	if (!e) {
-		count(OISP_CNT_EVENT_RING_FULL);
+	struct oisp_net_conn *e = reserve_event(sizeof(*e));
+	if (!e)
 		return 0;
-	}
 	fill_header(&e->h, OISP_EV_NET_CONNECT, id);
 	e->fd = a.fd;
 	e->result = ctx->ret;
@@ -725,11 +724,9 @@ static __always_inline int accept_exit(long ret)
 	__u32 cfg = current_config();
 	if (ret < 0 || !(cfg & OISP_CFG_NET_EVENTS) || !trace_allowed(id >> 32, cfg))
 		return 0;
-	struct oisp_net_conn *e = bpf_ringbuf_reserve(&event_ring, sizeof(*e), 0);
-	if (!e) {
-		count(OISP_CNT_EVENT_RING_FULL);
+	struct oisp_net_conn *e = reserve_event(sizeof(*e));
+	if (!e)
 		return 0;
-	}
 	__builtin_memset(&e->local, 0, sizeof(e->local));
 	__builtin_memset(&e->remote, 0, sizeof(e->remote));
 	if (!sock_addrs_of_fd(ret, &e->local, &e->remote)) {
@@ -769,11 +766,9 @@ int handle_enter_close(struct trace_event_raw_sys_enter *ctx)
 	__u32 cfg = current_config();
 	if (!(cfg & OISP_CFG_NET_EVENTS) || !trace_allowed(key.pid, cfg))
 		return 0;
-	struct oisp_net_close *e = bpf_ringbuf_reserve(&event_ring, sizeof(*e), 0);
-	if (!e) {
-		count(OISP_CNT_EVENT_RING_FULL);
+	struct oisp_net_close *e = reserve_event(sizeof(*e));
+	if (!e)
 		return 0;
-	}
 	fill_header(&e->h, OISP_EV_NET_CLOSE, id);
 	e->fd = key.fd;
 	e->_pad1 = 0;

@@ -5,31 +5,17 @@ import convict from 'convict';
 
 const MAX_CAPTURE_LIMIT = 16 * 1024 * 1024;
 
-// convict accepts coercing formats only by name: these register one per range.
-function intRange(min: number, max: number): string {
-  const name = `int-${min}-${max}`;
+// convict accepts coercing formats only by name: this registers one per range.
+function integerFormat(min: number, max: number, powerOfTwo = false): string {
+  const name = `int-${min}-${max}${powerOfTwo ? '-pow2' : ''}`;
+  const allowed = powerOfTwo ? `a power of two from ${min} to ${max} bytes` : `an integer from ${min} to ${max}`;
   convict.addFormat({
     name,
     validate(v: unknown) {
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-        throw new Error(`must be an integer from ${min} to ${max}`);
-      }
+      const ok = typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max && (!powerOfTwo || (v & (v - 1)) === 0);
+      if (!ok) throw new Error(`must be ${allowed}`);
     },
     coerce: (v: unknown) => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v),
-  });
-  return name;
-}
-
-function ringSize(min: number, max: number): string {
-  const name = `ring-size-${min}-${max}`;
-  convict.addFormat({
-    name,
-    validate(v: unknown) {
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max || (v & (v - 1)) !== 0) {
-        throw new Error(`must be a power of two from ${min} to ${max} bytes`);
-      }
-    },
-    coerce: (v: unknown) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
   });
   return name;
 }
@@ -100,25 +86,25 @@ const schema = {
   capture: {
     maxCaptureBytes: {
       doc: 'Plaintext bytes captured per SSL call; larger calls are cut there and say so (truncated). 0 keeps only metadata.',
-      format: intRange(0, MAX_CAPTURE_LIMIT),
+      format: integerFormat(0, MAX_CAPTURE_LIMIT),
       default: 256 * 1024,
       env: 'OISP_MAX_CAPTURE_BYTES',
     },
     tlsRingBytes: {
       doc: 'Size of the kernel ring buffer for TLS data.',
-      format: ringSize(64 * 1024, 1024 * 1024 * 1024),
+      format: integerFormat(64 * 1024, 1024 * 1024 * 1024, true),
       default: 8 * 1024 * 1024,
       env: 'OISP_TLS_RING_BYTES',
     },
     eventRingBytes: {
       doc: 'Size of the kernel ring buffer for process, file and network events.',
-      format: ringSize(64 * 1024, 1024 * 1024 * 1024),
+      format: integerFormat(64 * 1024, 1024 * 1024 * 1024, true),
       default: 1024 * 1024,
       env: 'OISP_EVENT_RING_BYTES',
     },
     maxBatchBytes: {
       doc: 'Most bytes handed from the kernel rings to JavaScript in one call.',
-      format: intRange(64 * 1024, 64 * 1024 * 1024),
+      format: integerFormat(64 * 1024, 64 * 1024 * 1024),
       default: 4 * 1024 * 1024,
       env: 'OISP_MAX_BATCH_BYTES',
     },

@@ -53,12 +53,7 @@ export class BindWaitQueue {
 
   /** The connection's socket is now known: its events go on, in order. */
   bound(key: string): void {
-    const list = this.byConn.get(key);
-    if (!list) return;
-    this.byConn.delete(key);
-    this.count -= list.length;
-    this.stats.releasedByBind += list.length;
-    for (const h of list) this.release(h.event);
+    this.stats.releasedByBind += this.releaseKey(key);
   }
 
   /** Releases everything (at shutdown). */
@@ -69,12 +64,17 @@ export class BindWaitQueue {
   }
 
   private releaseUnbound(key: string): void {
+    this.stats.releasedUnbound += this.releaseKey(key);
+  }
+
+  /** Sends the connection's events on, in order; returns how many. */
+  private releaseKey(key: string): number {
     const list = this.byConn.get(key);
-    if (!list) return;
+    if (!list) return 0;
     this.byConn.delete(key);
     this.count -= list.length;
-    this.stats.releasedUnbound += list.length;
     for (const h of list) this.release(h.event);
+    return list.length;
   }
 
   private releaseOldestConnection(): void {

@@ -6,6 +6,7 @@ import type { TlsTarget } from '../discovery/tls-libraries.js';
 import { ConnectionTable } from '../model/connections.js';
 import type { Correlation } from '../model/connections.js';
 import type { Logger } from '../util/log.js';
+import type { SensorConfig } from '../config.js';
 import { decodeBatch } from './decode.js';
 import type { DecodeError } from './decode.js';
 import type { CaptureEvent, RawRecord, TlsDataEvent } from './events.js';
@@ -16,16 +17,10 @@ import { BindWaitQueue } from './bind-wait.js';
 import { TlsAssembler } from './tls-assembler.js';
 import { TlsProbes } from './tls-probes.js';
 
-export interface CaptureOptions {
+type CaptureSettings = SensorConfig['capture'];
+
+export interface CaptureOptions extends CaptureSettings {
   selfPid: number;
-  maxCaptureBytes: number;
-  tlsRingBytes: number;
-  eventRingBytes: number;
-  maxBatchBytes: number;
-  tlsLibraries: string[];
-  fileEvents: boolean;
-  networkEvents: boolean;
-  processEvents: boolean;
   filterPids: number[];
   filterComms: string[];
   followChildren: boolean;
