@@ -39,7 +39,7 @@ async function tracingProgramsOf(pid: number): Promise<Set<number>> {
 async function commandOf(pid: number): Promise<string> {
   try {
     const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-    const cmd = raw.split('\0').filter(Boolean).join(' ');
+    const cmd = raw.split('\0').filter(Boolean).join(' ').replace(/\s+/g, ' ');
     return cmd.length > 100 ? `${cmd.slice(0, 97)}...` : cmd;
   } catch {
     return '?';

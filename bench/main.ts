@@ -48,7 +48,10 @@ interface Settings {
   threads: number;
   connections: number;
   workloads: Workload[];
-  /** Before each row, wait up to this long for other processes' tracing BPF programs to go. */
+  /**
+   * Before each row, wait up to this long for a quiet machine: no other process holding tracing
+   * BPF programs, and less than QUIET_BUSY_CORES of CPU in use. 0: do not wait (only report).
+   */
   waitQuietSeconds: number;
 }
 
@@ -121,17 +124,28 @@ async function ticksOf(pids: readonly number[]): Promise<number> {
   return all.reduce((a, b) => a + b, 0);
 }
 
-const QUIET_POLL_MS = 1000;
+const QUIET_SAMPLE_MS = 1000;
+const QUIET_BUSY_CORES = 0.15;
 
-/** Other processes' tracing BPF programs, after waiting up to waitQuietSeconds for none. */
+/** CPU cores busy over one QUIET_SAMPLE_MS sample (this process included, idle here). */
+async function busyCores(ticksPerSecond: number): Promise<number> {
+  const before = await machineBusyTicks();
+  await delay(QUIET_SAMPLE_MS);
+  return (await machineBusyTicks() - before) / ticksPerSecond / (QUIET_SAMPLE_MS / 1000);
+}
+
+/**
+ * Other processes' tracing BPF programs, after waiting up to waitQuietSeconds for none of them
+ * and an idle machine. A bench cannot subscribe to "the machine went quiet": it samples.
+ */
 async function foreignAfterWaiting(ctx: Context): Promise<BpfHolder[]> {
   const until = Date.now() + ctx.settings.waitQuietSeconds * 1000;
-  let holders = await foreignBpfHolders();
-  while (holders.length > 0 && Date.now() < until) {
-    await delay(QUIET_POLL_MS);
-    holders = await foreignBpfHolders();
+  for (;;) {
+    const holders = await foreignBpfHolders();
+    if (ctx.settings.waitQuietSeconds === 0 || Date.now() >= until) return holders;
+    if (holders.length === 0 && await busyCores(ctx.ticksPerSecond) < QUIET_BUSY_CORES) return holders;
+    await delay(QUIET_SAMPLE_MS);
   }
-  return holders;
 }
 
 function union(a: readonly BpfHolder[], b: readonly BpfHolder[]): BpfHolder[] {
@@ -188,16 +202,27 @@ function perKiloRequest(cpuSeconds: number, requests: number): number {
   return (cpuSeconds * 1000) / (requests / 1000);
 }
 
+/** Rows measured while something else used this much CPU (in cores) are marked "(~)". */
+const BUSY_MARK_CORES = 0.15;
+
+function otherCores(m: Measurement): number {
+  return m.otherCpu / m.measured.seconds;
+}
+
+function marks(m: Measurement): string {
+  return `${m.foreign.length > 0 ? ' (!)' : ''}${otherCores(m) > BUSY_MARK_CORES ? ' (~)' : ''}`;
+}
+
 function rateTable(ms: readonly Measurement[]): string {
   const rows = ms.map((m) => [
-    m.workload.name, m.foreign.length > 0 ? `${m.config} (!)` : m.config,
+    m.workload.name, `${m.config}${marks(m)}`,
     num(m.measured.requestsPerSecond), micros(m.measured.p50Us), micros(m.measured.p99Us),
     num(m.measured.errors),
     num(perKiloRequest(m.wrkCpu, m.measured.requests), 1),
     num(perKiloRequest(m.nginxCpu, m.measured.requests), 1),
     m.sensorCpu === null ? '-' : num(perKiloRequest(m.sensorCpu, m.measured.requests), 1),
     num(perKiloRequest(m.machineCpu, m.measured.requests), 1),
-    num(m.otherCpu / m.measured.seconds, 2),
+    num(otherCores(m), 2),
   ]);
   return renderTable(
     ['workload', 'config', 'req/s', 'p50', 'p99', 'errors', 'wrk', 'nginx', 'sensor', 'machine', 'other load'],
@@ -323,10 +348,13 @@ async function main(): Promise<void> {
     out(`  wrk   -> ${wrkSsl}`);
     out(`  nginx -> ${nginxSsl}`);
     out(`planned: about ${plannedSeconds} s of load`);
+    if (settings.waitQuietSeconds > 0) {
+      out(`quiet wait: before each row, up to ${settings.waitQuietSeconds} s for no other tracing BPF programs and < ${QUIET_BUSY_CORES} busy cores`);
+    }
     const foreignAtStart = await foreignBpfHolders();
     if (foreignAtStart.length > 0) {
       out(`WARNING: other processes hold tracing BPF programs (their probes may fire in wrk and nginx too): ${describeHolders(foreignAtStart)}`);
-      out(settings.waitQuietSeconds > 0 ? `         waiting up to ${settings.waitQuietSeconds} s before each row for them to go` : '         set BENCH_WAIT_QUIET_SECONDS to wait for them before each row');
+      if (settings.waitQuietSeconds === 0) out('         set BENCH_WAIT_QUIET_SECONDS to wait for them (and for an idle CPU) before each row');
     }
     out();
 
@@ -349,6 +377,10 @@ async function main(): Promise<void> {
     for (const w of settings.workloads) out(`   ${w.name}: ${w.description}`);
     out();
     out(rateTable(results));
+    if (results.some((m) => otherCores(m) > BUSY_MARK_CORES)) {
+      out();
+      out(`   (~) something else used more than ${BUSY_MARK_CORES} cores during these rows: their figures are disturbed`);
+    }
     const disturbed = results.filter((m) => m.foreign.length > 0);
     if (disturbed.length > 0) {
       out();

@@ -49,6 +49,14 @@ convict.addFormat({
 });
 
 convict.addFormat({
+  name: 'comm-list-any',
+  coerce: (v: unknown) => list(v).map((s) => s.toLowerCase()),
+  validate(v: unknown) {
+    for (const h of list(v)) if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(h)) throw new Error(`must be a comma-separated list of header names (got "${h}")`);
+  },
+});
+
+convict.addFormat({
   name: 'path-list',
   coerce: list,
   validate(v: unknown) {
@@ -70,11 +78,50 @@ convict.addFormat({
   },
 });
 
+const EXPORTERS = ['otlp', 'console', 'jsonl', 'events'];
+
+convict.addFormat({
+  name: 'exporter-list',
+  coerce: list,
+  validate(v: unknown) {
+    const kinds = list(v);
+    for (const k of kinds) {
+      if (!EXPORTERS.includes(k)) throw new Error(`must be a comma-separated list of ${EXPORTERS.join(', ')} (got "${k}")`);
+    }
+    if (kinds.includes('events') && kinds.length > 1) throw new Error('"events" (raw capture events) cannot be combined with other exporters');
+  },
+});
+
+convict.addFormat({
+  name: 'optional-protocol',
+  validate(v: unknown) {
+    if (!['', 'grpc', 'http/protobuf', 'http/json'].includes(String(v))) throw new Error('must be grpc, http/protobuf or http/json');
+  },
+});
+
+convict.addFormat({
+  name: 'host-port',
+  validate(v: unknown) {
+    const s = String(v);
+    if (s === '') return;
+    const m = /^(.*):(\d+)$/.exec(s);
+    if (!m || Number(m[2]) > 65535) throw new Error('must be host:port (e.g. 0.0.0.0:9464), or empty to disable');
+  },
+});
+
+convict.addFormat({
+  name: 'name-map',
+  coerce: list,
+  validate(v: unknown) {
+    for (const pair of list(v)) if (!/^[^=]+=[^=]+$/.test(pair)) throw new Error(`must be a comma-separated list of executable=service pairs (got "${pair}")`);
+  },
+});
+
 const schema = {
   exporter: {
-    doc: 'Where events go: "console" (one readable line per event) or "jsonl" (one JSON object per line, for tools and tests).',
-    format: ['console', 'jsonl'],
-    default: 'console',
+    doc: 'Where telemetry goes, comma-separated: "otlp" (OTLP to a collector), "console" (one readable line per span and log record), "jsonl" (spans and log records as JSON lines), or "events" alone (the raw capture events as JSON lines). Default: otlp when an OTEL_EXPORTER_OTLP_*ENDPOINT variable is set, else console.',
+    format: 'exporter-list',
+    default: [] as string[],
     env: 'OISP_EXPORTER',
   },
   logLevel: {
@@ -133,6 +180,114 @@ const schema = {
       env: 'OISP_PROCESS_EVENTS',
     },
   },
+  otel: {
+    protocol: {
+      doc: 'OTLP transport: grpc, http/protobuf or http/json (the standard variable).',
+      format: ['grpc', 'http/protobuf', 'http/json'],
+      default: 'grpc',
+      env: 'OTEL_EXPORTER_OTLP_PROTOCOL',
+    },
+    tracesProtocol: {
+      doc: 'OTLP transport for spans only; empty: OTEL_EXPORTER_OTLP_PROTOCOL.',
+      format: 'optional-protocol',
+      default: '',
+      env: 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL',
+    },
+    logsProtocol: {
+      doc: 'OTLP transport for log records only; empty: OTEL_EXPORTER_OTLP_PROTOCOL.',
+      format: 'optional-protocol',
+      default: '',
+      env: 'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL',
+    },
+    semconvOptIn: {
+      doc: 'HTTP attribute names: empty for the legacy names (http.method, http.url, net.peer.name…), "http" for the stable ones (http.request.method, url.full, server.address…), "http/dup" for both.',
+      format: String,
+      default: '',
+      env: 'OTEL_SEMCONV_STABILITY_OPT_IN',
+    },
+    resourceAttributes: {
+      doc: 'key=value pairs added to the resource of every observed process (e.g. deployment.environment.name=prod).',
+      format: String,
+      default: '',
+      env: 'OTEL_RESOURCE_ATTRIBUTES',
+    },
+    captureClientRequestHeaders: {
+      doc: 'Request headers recorded as http.request.header.* attributes on client spans (comma-separated names).',
+      format: 'comm-list-any',
+      default: [] as string[],
+      env: 'OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST',
+    },
+    captureClientResponseHeaders: {
+      doc: 'Response headers recorded as http.response.header.* attributes on client spans.',
+      format: 'comm-list-any',
+      default: [] as string[],
+      env: 'OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE',
+    },
+    captureServerRequestHeaders: {
+      doc: 'Request headers recorded as http.request.header.* attributes on server spans.',
+      format: 'comm-list-any',
+      default: [] as string[],
+      env: 'OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST',
+    },
+    captureServerResponseHeaders: {
+      doc: 'Response headers recorded as http.response.header.* attributes on server spans.',
+      format: 'comm-list-any',
+      default: [] as string[],
+      env: 'OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE',
+    },
+  },
+  http: {
+    redactHeaders: {
+      doc: 'More header names whose values are replaced by REDACTED wherever headers are exported (authorization, proxy-authorization, cookie, set-cookie, x-api-key and api-key always are).',
+      format: 'comm-list-any',
+      default: [] as string[],
+      env: 'OISP_REDACT_HEADERS',
+    },
+    exchangeTimeoutMs: {
+      doc: 'An HTTP exchange still waiting for its response after this long is exported with an error status.',
+      format: integerFormat(100, 3_600_000),
+      default: 30_000,
+      env: 'OISP_EXCHANGE_TIMEOUT_MS',
+    },
+    maxConnections: {
+      doc: 'Most TLS connections followed at once (least recently used ones are dropped, and counted).',
+      format: integerFormat(16, 1_000_000),
+      default: 16_384,
+      env: 'OISP_MAX_CONNECTIONS',
+    },
+    maxHeaderBytes: {
+      doc: 'Largest HTTP head (request or status line plus headers) parsed; larger is a counted parse error.',
+      format: integerFormat(1024, 1024 * 1024),
+      default: 65_536,
+      env: 'OISP_MAX_HEADER_BYTES',
+    },
+    serviceNames: {
+      doc: 'service.name per executable: comma-separated executable=service pairs (default: the executable name).',
+      format: 'name-map',
+      default: [] as string[],
+      env: 'OISP_SERVICE_NAMES',
+    },
+  },
+  files: {
+    include: {
+      doc: 'Only file opens under these path prefixes become log records (comma-separated; empty: all).',
+      format: 'path-list',
+      default: [] as string[],
+      env: 'OISP_FILE_INCLUDE',
+    },
+    exclude: {
+      doc: 'File opens under these path prefixes never become log records; shared libraries (*.so*) are always left out.',
+      format: 'path-list',
+      default: ['/proc/', '/sys/', '/dev/', '/etc/ld.so.cache', '/usr/lib/locale/', '/usr/share/locale/'],
+      env: 'OISP_FILE_EXCLUDE',
+    },
+  },
+  healthAddr: {
+    doc: 'host:port serving /healthz, /readyz (200 once every probe is attached) and /metrics; empty disables.',
+    format: 'host-port',
+    default: '',
+    env: 'OISP_HEALTH_ADDR',
+  },
   filter: {
     pids: {
       doc: 'Only trace these process ids (comma-separated). With OISP_FILTER_COMMS, a process matching either is traced. Empty: all processes.',
@@ -155,8 +310,25 @@ const schema = {
   },
 };
 
+export type ExporterName = 'otlp' | 'console' | 'jsonl' | 'events';
+export type OtlpProtocolName = 'grpc' | 'http/protobuf' | 'http/json';
+
 export type SensorConfig = {
-  exporter: 'console' | 'jsonl';
+  exporter: ExporterName[];
+  otel: {
+    protocol: OtlpProtocolName;
+    tracesProtocol: OtlpProtocolName | '';
+    logsProtocol: OtlpProtocolName | '';
+    semconvOptIn: string;
+    resourceAttributes: string;
+    captureClientRequestHeaders: string[];
+    captureClientResponseHeaders: string[];
+    captureServerRequestHeaders: string[];
+    captureServerResponseHeaders: string[];
+  };
+  http: { redactHeaders: string[]; exchangeTimeoutMs: number; maxConnections: number; maxHeaderBytes: number; serviceNames: string[] };
+  files: { include: string[]; exclude: string[] };
+  healthAddr: string;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   capture: {
     maxCaptureBytes: number;
@@ -233,5 +405,11 @@ export function loadConfig(
     throw new ConfigError(`invalid configuration: ${first}`);
   }
   const raw = conf.getProperties() as unknown as SensorConfig & { filter: { pids: unknown[] } };
-  return { ...raw, filter: { ...raw.filter, pids: raw.filter.pids.map((p) => Number(p)) } };
+  let exporter = raw.exporter;
+  if (exporter.length === 0) {
+    // The OTel convention: an endpoint variable means "send it there".
+    const endpoint = ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT'].some((k) => env[k]);
+    exporter = [endpoint ? 'otlp' : 'console'];
+  }
+  return { ...raw, exporter, filter: { ...raw.filter, pids: raw.filter.pids.map((p) => Number(p)) } };
 }

@@ -9,13 +9,14 @@ export interface CliArgs {
   exec: string[];
 }
 
-export const USAGE = `usage: oisp-sensor [run] [--format console|jsonl] [--pid PID]... [--comm NAME]... [-- COMMAND ARGS...]
+export const USAGE = `usage: oisp-sensor [run] [--format otlp|console|jsonl|events] [--pid PID]... [--comm NAME]... [-- COMMAND ARGS...]
        oisp-sensor doctor
 
   run      capture TLS plaintext, process, file and network events (default)
   doctor   check that this machine can run the sensor, and list the TLS libraries it would attach to
 
-  --format F     console (readable lines) or jsonl (JSON objects); env OISP_EXPORTER
+  --format F     otlp, console (readable spans and logs), jsonl (spans and logs as JSON)
+                 or events (raw capture events as JSON); comma list; env OISP_EXPORTER
   --pid PID      trace only this process (repeatable); env OISP_FILTER_PIDS
   --comm NAME    trace only processes with this name (repeatable); env OISP_FILTER_COMMS
   -- COMMAND     start COMMAND, trace it and its children, exit with its exit code

@@ -6,8 +6,11 @@ import { CaptureSensor } from '../capture/sensor.js';
 import type { SensorEvent } from '../capture/sensor.js';
 import type { NativeBinding } from '../capture/native.js';
 import type { SensorConfig } from '../config.js';
-import { eventToLine } from '../output/console-line.js';
 import { eventToJson } from '../output/event-json.js';
+import { makeProcessors } from '../export/exporters.js';
+import type { ExporterKind } from '../export/exporters.js';
+import { OtelPipeline } from '../export/otel-pipeline.js';
+import { TelemetryStage } from '../export/telemetry-stage.js';
 import { LineWriter } from '../output/line-writer.js';
 import { MonotonicClock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
@@ -19,13 +22,28 @@ export interface RunOptions {
   log: Logger;
 }
 
+const STOP_FLUSH_MS = 4000;
+
 /** Resolves with the process exit code. */
 export async function runSensor({ config, exec, binding, log }: RunOptions): Promise<number> {
   const clock = new MonotonicClock();
   const out = new LineWriter(process.stdout);
-  const format = config.exporter === 'jsonl'
-    ? (e: SensorEvent) => JSON.stringify(eventToJson(e, clock))
-    : (e: SensorEvent) => eventToLine(e, clock);
+  const rawEvents = config.exporter.includes('events');
+  let stage: TelemetryStage | null = null;
+  let onEvent: (e: SensorEvent) => void;
+  if (rawEvents) {
+    onEvent = (e) => out.write(JSON.stringify(eventToJson(e, clock)));
+  } else {
+    const processors = makeProcessors(config.exporter as ExporterKind[], {
+      traces: config.otel.tracesProtocol || config.otel.protocol,
+      logs: config.otel.logsProtocol || config.otel.protocol,
+    }, out);
+    const pipeline = new OtelPipeline(processors.spans, processors.logs, clock);
+    const telemetry = new TelemetryStage(config, pipeline, clock, log);
+    telemetry.start();
+    stage = telemetry;
+    onEvent = (e) => telemetry.onEvent(e);
+  }
 
   const sensor = new CaptureSensor(
     binding,
@@ -37,7 +55,7 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
       followChildren: config.filter.followChildren,
       forceFilter: exec.length > 0,
     },
-    (e) => out.write(format(e)),
+    onEvent,
     log,
   );
 
@@ -46,8 +64,12 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
     stopping ??= (async () => {
       log.info(`stopping: ${why}`);
       sensor.stop();
+      // Exporters get what is left, but a dead collector must not hold the exit past 5 s.
+      const flushed = stage ? stage.stop().then(() => true, () => false) : Promise.resolve(true);
+      const inTime = await Promise.race([flushed, new Promise<boolean>((r) => setTimeout(() => r(false), STOP_FLUSH_MS).unref())]);
+      if (!inTime) log.warn(`export not flushed within ${STOP_FLUSH_MS} ms: what was still queued is lost`);
       const s = sensor.status();
-      log.info('final counters', { kernel: s.kernel, user: s.user, outputDropped: out.dropped });
+      log.info('final counters', { kernel: s.kernel, user: s.user, ...(stage ? { telemetry: stage.stats } : {}), outputDropped: out.dropped });
       await out.flush();
       return code;
     })();
@@ -65,7 +87,7 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
   log.info(`ready: ${st.attachedTargets.length} TLS targets, ${st.tracepoints.filter((t) => t.ok).length} tracepoints`);
 
   if (exec.length === 0) return signalled;
-  const exited = startTraced(exec, sensor, config.exporter === 'jsonl', log);
+  const exited = startTraced(exec, sensor, config.exporter.some((k) => k === 'events' || k === 'jsonl'), log);
   return Promise.race([signalled, exited.then((code) => stop(code, `traced command exited with ${code}`))]);
 }
 

@@ -118,7 +118,7 @@ describe('pid filter, truncation, and `-- command`', () => {
   });
 
   test('`oisp-sensor run -- cmd` traces cmd and exits with its exit code', T, async () => {
-    const child = spawn(process.execPath, [CLI, 'run', '--format', 'jsonl', '--', '/bin/sh', '-c', 'cat /etc/hostname >/dev/null; exit 3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'run', '--format', 'events', '--', '/bin/sh', '-c', 'cat /etc/hostname >/dev/null; exit 3'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

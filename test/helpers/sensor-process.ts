@@ -31,7 +31,7 @@ export interface StartOptions {
 }
 
 export async function startSensor(args: string[], opts: StartOptions = {}): Promise<SensorProcess> {
-  const child = spawn(process.execPath, [CLI, 'run', '--format', 'jsonl', ...args], {
+  const child = spawn(process.execPath, [CLI, 'run', '--format', 'events', ...args], {
     env: { ...process.env, OISP_LOG_LEVEL: 'info', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -7,16 +7,26 @@ test('defaults', () => {
   assert.equal(c.capture.maxCaptureBytes, 256 * 1024);
   assert.equal(c.filter.followChildren, true);
   assert.deepEqual(c.filter.pids, []);
-  assert.equal(c.exporter, 'console');
+  assert.deepEqual(c.exporter, ['console']);
+  assert.equal(c.otel.protocol, 'grpc');
+  assert.equal(c.http.exchangeTimeoutMs, 30_000);
+});
+
+test('an OTLP endpoint variable makes otlp the default exporter; a list is allowed', () => {
+  assert.deepEqual(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4317' }).exporter, ['otlp']);
+  assert.deepEqual(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces' }).exporter, ['otlp']);
+  assert.deepEqual(loadConfig({ OISP_EXPORTER: 'otlp,console' }).exporter, ['otlp', 'console']);
+  assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }).otel.protocol, 'http/json');
+  assert.deepEqual(loadConfig({ OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST: 'User-Agent, X-Request-Id' }).otel.captureClientRequestHeaders, ['user-agent', 'x-request-id']);
 });
 
 test('environment variables and flag overrides', () => {
   const c = loadConfig({ OISP_MAX_CAPTURE_BYTES: '4096', OISP_FILTER_PIDS: '12, 13', OISP_FILTER_COMMS: 'curl,python3', OISP_FOLLOW_CHILDREN: 'false' }, { exporter: 'jsonl' });
+  assert.deepEqual(c.exporter, ['jsonl']);
   assert.equal(c.capture.maxCaptureBytes, 4096);
   assert.deepEqual(c.filter.pids, [12, 13]);
   assert.deepEqual(c.filter.comms, ['curl', 'python3']);
   assert.equal(c.filter.followChildren, false);
-  assert.equal(c.exporter, 'jsonl');
 });
 
 test('a bad value is one line naming the variable, the value and what is allowed', () => {
@@ -27,7 +37,11 @@ test('a bad value is one line naming the variable, the value and what is allowed
     [{ OISP_FILTER_PIDS: '1,abc' }, /^invalid OISP_FILTER_PIDS="1,abc": .*"abc"/],
     [{ OISP_FILTER_COMMS: 'a-name-longer-than-15' }, /^invalid OISP_FILTER_COMMS=.*at most 15 characters/],
     [{ OISP_FOLLOW_CHILDREN: 'perhaps' }, /^invalid OISP_FOLLOW_CHILDREN="perhaps": must be true or false$/],
-    [{ OISP_EXPORTER: 'xml' }, /^invalid OISP_EXPORTER="xml": must be one of/],
+    [{ OISP_EXPORTER: 'xml' }, /^invalid OISP_EXPORTER="xml": must be a comma-separated list of otlp, console, jsonl, events \(got "xml"\)$/],
+    [{ OISP_EXPORTER: 'events,otlp' }, /cannot be combined/],
+    [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'carrier-pigeon' }, /^invalid OTEL_EXPORTER_OTLP_PROTOCOL="carrier-pigeon": must be one of/],
+    [{ OISP_HEALTH_ADDR: 'nonsense' }, /^invalid OISP_HEALTH_ADDR="nonsense": must be host:port/],
+    [{ OISP_SERVICE_NAMES: 'python3' }, /executable=service pairs/],
     [{ OISP_TLS_LIBRARIES: 'relative/lib.so' }, /^invalid OISP_TLS_LIBRARIES=.*absolute paths/],
     [{ OISP_CONFIG: '/nonexistent/oisp.json' }, /^cannot read OISP_CONFIG="\/nonexistent\/oisp.json"/],
   ];
@@ -36,11 +50,11 @@ test('a bad value is one line naming the variable, the value and what is allowed
   }
 });
 
-test('every option has a doc, a default and an OISP_ variable', () => {
+test('every option has a doc, a default and an OISP_ (or standard OTEL_) variable', () => {
   const opts = describeOptions();
   assert.ok(opts.length >= 10);
   for (const o of opts) {
-    assert.match(o.env, /^OISP_[A-Z_]+$/, o.key);
+    assert.match(o.env, o.key.startsWith('otel.') ? /^OTEL_[A-Z_]+$/ : /^OISP_[A-Z_]+$/, o.key);
     assert.ok(o.doc.length > 10, o.key);
   }
   assert.equal(new Set(opts.map((o) => o.env)).size, opts.length);

@@ -13,7 +13,7 @@ test('a bad configuration value exits 2 with one line naming it', async () => {
 test('a bad flag exits 2 with the usage', async () => {
   const r = await runCommand(process.execPath, [CLI, 'run', '--format', 'xml']);
   assert.equal(r.code, 2);
-  assert.equal(r.stderr, `oisp-sensor: invalid --format="xml": must be one of the possible values: ["console","jsonl"]\n`);
+  assert.equal(r.stderr, 'oisp-sensor: invalid --format="xml": must be a comma-separated list of otlp, console, jsonl, events (got "xml")\n');
   const u = await runCommand(process.execPath, [CLI, 'bogus']);
   assert.equal(u.code, 2);
   assert.match(u.stderr, /unknown command "bogus"\nusage: oisp-sensor/);

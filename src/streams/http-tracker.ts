@@ -1,0 +1,170 @@
+// One HTTP/1.x parser per TLS connection (pid + SSL*), fed with each SSL
+// call's plaintext in order; completed exchanges go on with the socket's
+// addresses. Bounded: connections are LRU-capped (evictions counted and their
+// pending exchanges ended), and exchanges that never complete time out.
+import type { SocketAddress } from '../capture/events.js';
+import type { CorrelatedTls } from '../capture/sensor.js';
+import type { HttpExchangeRecord } from '../export/http-span.js';
+import { Http1Connection, looksLikeHttp1 } from '../protocols/http1.js';
+import type { Http1Exchange } from '../protocols/http1.js';
+import { BoundedLru } from '../util/lru.js';
+
+export interface ExchangeMeta {
+  pid: number;
+  tid: number;
+  comm: string;
+}
+
+export interface TrackerOptions {
+  maxConnections: number;
+  maxHeaderBytes: number;
+  /** Exchanges waiting longer than this end with an error. */
+  exchangeTimeoutNs: bigint;
+}
+
+export interface TrackerStats {
+  connections: number;
+  connectionEvictions: number;
+  exchanges: number;
+  parseErrors: number;
+  timedOut: number;
+  /** TLS connections whose bytes are not HTTP/1.x (HTTP/2 and others: not decoded yet). */
+  otherProtocols: number;
+  /** Bytes the capture did not hold (truncated calls), fed as gaps. */
+  gapBytes: number;
+}
+
+interface Tracked {
+  parser: Http1Connection;
+  pid: number;
+  tid: number;
+  comm: string;
+  local: SocketAddress | null;
+  remote: SocketAddress | null;
+  lastNs: bigint;
+}
+
+const ZEROS = new Uint8Array(64 * 1024);
+
+export class HttpTracker {
+  private readonly conns: BoundedLru<string, Tracked | 'other'>;
+  private readonly byPid = new Map<number, Set<string>>();
+  private readonly stats_ = { connectionEvictions: 0, exchanges: 0, timedOut: 0, otherProtocols: 0, gapBytes: 0, parseErrorsClosed: 0 };
+
+  constructor(
+    private readonly onExchange: (x: HttpExchangeRecord, meta: ExchangeMeta) => void,
+    private readonly opts: TrackerOptions,
+  ) {
+    this.conns = new BoundedLru(opts.maxConnections, (key, t) => {
+      this.stats_.connectionEvictions++;
+      this.forget(key);
+      if (t !== 'other') t.parser.close(t.lastNs);
+    });
+  }
+
+  get stats(): TrackerStats {
+    let parseErrors = this.stats_.parseErrorsClosed;
+    for (const t of this.conns.values()) if (t !== 'other') parseErrors += t.parser.stats.parseErrors;
+    return {
+      connections: this.conns.size,
+      connectionEvictions: this.stats_.connectionEvictions,
+      exchanges: this.stats_.exchanges,
+      parseErrors,
+      timedOut: this.stats_.timedOut,
+      otherProtocols: this.stats_.otherProtocols,
+      gapBytes: this.stats_.gapBytes,
+    };
+  }
+
+  onTls(e: CorrelatedTls): void {
+    const key = `${e.pid}:${e.connId}`;
+    let t = this.conns.get(key);
+    if (t === 'other') return;
+    if (!t) {
+      if (e.data.length === 0 || looksLikeHttp1(e.data) === null) {
+        this.stats_.otherProtocols++;
+        this.conns.set(key, 'other');
+        return;
+      }
+      const tracked: Tracked = {
+        parser: new Http1Connection((x) => this.emit(tracked, x), { maxHeaderBytes: this.opts.maxHeaderBytes }),
+        pid: e.pid, tid: e.tid, comm: e.comm, local: null, remote: null, lastNs: e.tsNs,
+      };
+      t = tracked;
+      this.conns.set(key, t);
+      let set = this.byPid.get(e.pid);
+      if (!set) this.byPid.set(e.pid, (set = new Set()));
+      set.add(key);
+    }
+    if (e.socket) {
+      t.local = e.socket.local ?? t.local;
+      t.remote = e.socket.remote ?? t.remote;
+    }
+    t.tid = e.tid;
+    t.lastNs = e.tsNs;
+    t.parser.feed(e.direction, e.data, e.tsNs);
+    // Bytes the capture cut off still count: feed them as a gap so message lengths stay right.
+    let missing = e.totalLen - e.data.length;
+    if (missing > 0) this.stats_.gapBytes += missing;
+    while (missing > 0) {
+      const n = Math.min(missing, ZEROS.length);
+      t.parser.feed(e.direction, ZEROS.subarray(0, n), e.tsNs);
+      missing -= n;
+    }
+  }
+
+  /** The connection closed (close of its socket). */
+  onClose(pid: number, connId: bigint, tsNs: bigint): void {
+    this.closeKey(`${pid}:${connId}`, tsNs);
+  }
+
+  /** The process exited: all its connections are closed. */
+  onProcessExit(pid: number, tsNs: bigint): void {
+    for (const key of [...(this.byPid.get(pid) ?? [])]) this.closeKey(key, tsNs);
+    this.byPid.delete(pid);
+  }
+
+  /** Ends exchanges waiting since before nowNs - timeout. */
+  expire(nowNs: bigint): void {
+    const cutoff = nowNs - this.opts.exchangeTimeoutNs;
+    for (const t of this.conns.values()) if (t !== 'other') this.stats_.timedOut += t.parser.expire(cutoff);
+  }
+
+  /** Ends everything (shutdown). */
+  closeAll(tsNs: bigint): void {
+    for (const key of [...this.conns.entries()].map(([k]) => k)) this.closeKey(key, tsNs);
+  }
+
+  private closeKey(key: string, tsNs: bigint): void {
+    const t = this.conns.peek(key);
+    if (t === undefined) return;
+    this.conns.delete(key);
+    if (t === 'other') return;
+    this.forget(key);
+    t.parser.close(tsNs);
+    this.stats_.parseErrorsClosed += t.parser.stats.parseErrors;
+  }
+
+  private forget(key: string): void {
+    const pid = Number(key.slice(0, key.indexOf(':')));
+    const set = this.byPid.get(pid);
+    set?.delete(key);
+    if (set && set.size === 0) this.byPid.delete(pid);
+  }
+
+  private emit(t: Tracked, x: Http1Exchange): void {
+    this.stats_.exchanges++;
+    const record: HttpExchangeRecord = {
+      role: x.role,
+      protocolVersion: x.request.version,
+      request: { method: x.request.method, target: x.request.target, headers: x.request.headers, startNs: x.request.startNs, endNs: x.request.endNs, bodySize: x.request.bodySize },
+      response: x.response
+        ? { status: x.response.status, reason: x.response.reason, headers: x.response.headers, startNs: x.response.startNs, endNs: x.response.endNs, bodySize: x.response.bodySize }
+        : null,
+      ...(x.error !== undefined ? { error: x.error } : {}),
+      local: t.local,
+      remote: t.remote,
+    };
+    this.onExchange(record, { pid: t.pid, tid: t.tid, comm: t.comm });
+  }
+}
