@@ -189,6 +189,49 @@ export async function startFloor(library: string, cleanup: Cleanup): Promise<Flo
 }
 
 // ---------------------------------------------------------------------------------------------
+// Calibration: how many successful SSL calls wrk and nginx really make
+
+export interface CallCounter {
+  /** SIGINT, then the number of successful SSL calls by wrk and nginx it counted. */
+  stop(): Promise<number>;
+}
+
+/**
+ * bpftrace counting the SSL calls by wrk and nginx that moved bytes (SSL_read/SSL_write > 0,
+ * the _ex forms == 1): what the sensor should report as TLS calls for the same requests. Not
+ * run during any measured row, since counting has a cost of its own.
+ */
+export async function startCallCounter(library: string, cleanup: Cleanup): Promise<CallCounter> {
+  const who = '(comm == "wrk" || comm == "nginx")';
+  const program = [
+    'BEGIN { printf("counter-attached\\n"); }',
+    `uretprobe:${library}:SSL_write, uretprobe:${library}:SSL_read /${who} && (int32)retval > 0/ { @calls = count(); }`,
+    `uretprobe:${library}:SSL_write_ex, uretprobe:${library}:SSL_read_ex /${who} && (int32)retval == 1/ { @calls = count(); }`,
+  ].join('\n');
+  const child = start(BPFTRACE_BIN, ['-e', program], ['ignore', 'pipe', 'pipe'], 'bpftrace (call counter)');
+  const unregister = cleanup.add(async () => {
+    await child.stop('SIGINT');
+  });
+  try {
+    await child.waitUntil(() => /^counter-attached$/m.test(child.stdout), 'its probes attached');
+  } catch (err) {
+    unregister();
+    await child.stop('SIGINT');
+    throw err;
+  }
+  return {
+    stop: async () => {
+      unregister();
+      const exit = await child.stop('SIGINT');
+      // bpftrace prints its maps when it exits on SIGINT; an empty map is not printed at all.
+      const match = /^@calls: (\d+)$/m.exec(child.stdout);
+      if (!match && exit.signal !== null) throw new Error(`the bpftrace call counter was killed (${exit.signal}); stderr: ${child.stderr}`);
+      return Number(match?.[1] ?? 0);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // The sensor
 
 export const SENSOR_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));

@@ -11,7 +11,7 @@
 
 import os from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import { BPFTRACE_BIN, Cleanup, startFloor, startSensor } from './background.js';
+import { BPFTRACE_BIN, Cleanup, startCallCounter, startFloor, startSensor } from './background.js';
 import type { SensorCounters } from './background.js';
 import { clockTicksPerSecond, machineBusyTicks, processTicks, selfTicks } from './cpu.js';
 import { describeHolders, foreignBpfHolders } from './foreign-bpf.js';
@@ -27,6 +27,8 @@ const LIBSSL = '/usr/lib/x86_64-linux-gnu/libssl.so.3';
 const SETTLE_MS = 500;
 /** Slack added to the run's planned duration before the whole benchmark gives up. */
 const DEADLINE_SLACK_S = 90;
+/** Length of the unmeasured run that counts how many SSL calls one request really takes. */
+const CALIBRATION_SECONDS = 3;
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -194,6 +196,26 @@ async function measure(ctx: Context, workload: Workload, config: ConfigName): Pr
   }
 }
 
+/** Successful SSL calls per request by wrk and nginx, counted by bpftrace in a separate run. */
+interface Calibration {
+  calls: number;
+  requests: number;
+}
+
+async function calibrate(ctx: Context, workload: Workload): Promise<Calibration> {
+  const { settings, nginx, wrk, cleanup } = ctx;
+  const counter = await startCallCounter(LIBSSL, cleanup);
+  try {
+    const result = await wrk.run({
+      url: `${nginx.url}${workload.path}`, threads: settings.threads, connections: settings.connections, seconds: CALIBRATION_SECONDS,
+    });
+    return { calls: await counter.stop(), requests: result.requests };
+  } finally {
+    await counter.stop(); // idempotent: the Child stops once
+    await delay(SETTLE_MS);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Report
 
@@ -259,7 +281,7 @@ function nonZero(record: Record<string, number>, names: readonly string[]): stri
   return hits.length > 0 ? hits.join(' ') : 'none';
 }
 
-function deliveryTable(ms: readonly Measurement[]): string {
+function deliveryTable(ms: readonly Measurement[], calibrations: ReadonlyMap<Workload, Calibration>): string {
   const rows = ms.filter((m) => m.counters).map((m) => {
     const c = m.counters as SensorCounters;
     const loadedSeconds = m.warmup.seconds + m.measured.seconds;
@@ -267,11 +289,16 @@ function deliveryTable(ms: readonly Measurement[]): string {
     const records = c.user.records ?? 0;
     const calls = c.user.tlsCalls ?? 0;
     const userLoss = nonZero(c.user, ['malformedRecords', 'tlsIncompleteCalls', 'tlsEvictedCalls']);
+    const cal = calibrations.get(m.workload);
+    const expectedPerRequest = cal ? cal.calls / cal.requests : NaN;
+    const missing = 1 - calls / (expectedPerRequest * requests);
     return [
       m.workload.name,
       num(records), num(calls), num(loadedSeconds, 1),
       num(records / loadedSeconds), num(calls / loadedSeconds),
       num(calls / requests, 2),
+      num(expectedPerRequest, 2),
+      Number.isFinite(missing) ? `${(missing * 100).toFixed(1)}%` : 'n/a',
       nonZero(c.kernel, DROP_COUNTERS),
       num(c.kernel.tls_truncated_calls ?? 0),
       userLoss,
@@ -279,7 +306,7 @@ function deliveryTable(ms: readonly Measurement[]): string {
     ];
   });
   return renderTable(
-    ['workload', 'records', 'TLS calls', 'loaded s', 'records/s', 'TLS calls/s', 'calls/request', 'kernel drops', 'truncated calls', 'user-side losses', 'output dropped'],
+    ['workload', 'records', 'TLS calls', 'loaded s', 'records/s', 'TLS calls/s', 'calls/req', 'expected/req', 'not seen', 'kernel drops', 'truncated', 'user-side losses', 'output dropped'],
     rows,
   );
 }
@@ -315,7 +342,7 @@ async function main(): Promise<void> {
   const cleanup = new Cleanup();
   const perRow = settings.warmupSeconds + settings.seconds;
   const rowCount = settings.workloads.length * CONFIGS.length;
-  const plannedSeconds = rowCount * perRow;
+  const plannedSeconds = rowCount * perRow + settings.workloads.length * CALIBRATION_SECONDS;
   const limitSeconds = plannedSeconds + rowCount * settings.waitQuietSeconds + DEADLINE_SLACK_S;
   const deadline = setTimeout(() => {
     process.stderr.write(`bench: still running ${limitSeconds} s after start; stopping everything\n`);
@@ -359,7 +386,10 @@ async function main(): Promise<void> {
     out();
 
     const results: Measurement[] = [];
+    const calibrations = new Map<Workload, Calibration>();
     for (const workload of settings.workloads) {
+      process.stderr.write(`bench: ${workload.name} / counting SSL calls per request (not measured) ...\n`);
+      calibrations.set(workload, await calibrate(ctx, workload));
       for (const config of CONFIGS) {
         process.stderr.write(`bench: ${workload.name} / ${config} ...\n`);
         const m = await measure(ctx, workload, config);
@@ -393,11 +423,14 @@ async function main(): Promise<void> {
     out();
     out('2. Sensor delivery to JavaScript (counters printed by the sensor on SIGTERM; they cover warm-up + measured window = "loaded s")');
     out();
-    out(deliveryTable(results));
+    out(deliveryTable(results, calibrations));
     out();
+    out('   calls/req: the sensor\'s TLS calls per wrk request (warm-up + measured). expected/req: successful SSL calls per');
+    out(`   request by wrk and nginx, counted by a bpftrace uretprobe counter in a separate ${CALIBRATION_SECONDS} s run (not measured above).`);
+    out('   not seen: 1 - calls/req / expected/req, the share of successful SSL calls the sensor never reported');
+    out('   (TLS traffic of other processes on the host would push it down, even below 0).');
     out('   kernel drops: tls_ring_full, event_ring_full, ssl_calls_table_full, tls_read_failed, syscall_args_table_full, target_pids_full');
     out('   user-side losses: malformedRecords, tlsIncompleteCalls, tlsEvictedCalls; output dropped: lines the sensor could not write');
-    out('   calls/request: each request is at least 4 TLS calls (wrk SSL_write + SSL_read, nginx SSL_read + SSL_write)');
   } finally {
     clearTimeout(deadline);
     await cleanup.runAll();

@@ -8,7 +8,8 @@ import type { NativeBinding } from '../capture/native.js';
 import type { SensorConfig } from '../config.js';
 import { eventToJson } from '../output/event-json.js';
 import { makeProcessors } from '../export/exporters.js';
-import type { ExporterKind } from '../export/exporters.js';
+import type { ExportCounters, ExporterKind } from '../export/exporters.js';
+import { flattenCounters, startHealthServer } from '../health/server.js';
 import { OtelPipeline } from '../export/otel-pipeline.js';
 import { TelemetryStage } from '../export/telemetry-stage.js';
 import { LineWriter } from '../output/line-writer.js';
@@ -30,6 +31,7 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
   const out = new LineWriter(process.stdout);
   const rawEvents = config.exporter.includes('events');
   let stage: TelemetryStage | null = null;
+  let exportCounters: ExportCounters | null = null;
   let onEvent: (e: SensorEvent) => void;
   if (rawEvents) {
     onEvent = (e) => out.write(JSON.stringify(eventToJson(e, clock)));
@@ -38,6 +40,7 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
       traces: config.otel.tracesProtocol || config.otel.protocol,
       logs: config.otel.logsProtocol || config.otel.protocol,
     }, out);
+    exportCounters = processors.counters;
     const pipeline = new OtelPipeline(processors.spans, processors.logs, clock);
     const telemetry = new TelemetryStage(config, pipeline, clock, log);
     telemetry.start();
@@ -59,6 +62,17 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
     log,
   );
 
+  const health = config.healthAddr
+    ? await startHealthServer(config.healthAddr, {
+        ready: () => sensor.isReady,
+        counters: () => {
+          const s = sensor.status();
+          return flattenCounters('', { kernel: s.kernel, user: s.user, telemetry: stage?.stats ?? {}, export: exportCounters ?? {}, output_dropped: out.dropped });
+        },
+      })
+    : null;
+  if (health) log.info(`health on ${config.healthAddr}: /healthz /readyz /metrics`);
+
   let stopping: Promise<number> | null = null;
   const stop = (code: number, why: string): Promise<number> => {
     stopping ??= (async () => {
@@ -69,7 +83,8 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
       const inTime = await Promise.race([flushed, new Promise<boolean>((r) => setTimeout(() => r(false), STOP_FLUSH_MS).unref())]);
       if (!inTime) log.warn(`export not flushed within ${STOP_FLUSH_MS} ms: what was still queued is lost`);
       const s = sensor.status();
-      log.info('final counters', { kernel: s.kernel, user: s.user, ...(stage ? { telemetry: stage.stats } : {}), outputDropped: out.dropped });
+      log.info('final counters', { kernel: s.kernel, user: s.user, ...(stage ? { telemetry: stage.stats, export: exportCounters } : {}), outputDropped: out.dropped });
+      await health?.close();
       await out.flush();
       return code;
     })();

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { CaptureEvent, SocketAddress } from '../capture/events.js';
 import type { AttributeMap } from './resource.js';
 import type { LogSpec } from './otel-pipeline.js';
+import { scrubArgv } from './scrub.js';
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
 const INFO = 9;
@@ -12,6 +13,12 @@ const WARN = 13;
 
 export function errnoName(negErrno: number): string {
   return ERRNO_NAMES.get(-negErrno) ?? `errno ${-negErrno}`;
+}
+
+export interface LogOptions {
+  files: FileFilter;
+  /** Header names whose values are scrubbed from command lines. */
+  redact: ReadonlySet<string>;
 }
 
 export interface FileFilter {
@@ -39,7 +46,7 @@ function addr(a: AttributeMap, prefix: 'server' | 'client' | 'network.peer' | 'n
 }
 
 /** The log record for an event, or null for events that are not logged (TLS data, binds, closes, filtered opens). */
-export function eventLog(e: CaptureEvent, files: FileFilter): LogSpec | null {
+export function eventLog(e: CaptureEvent, { files, redact }: LogOptions): LogSpec | null {
   const base = { tsNs: e.tsNs, severityNumber: INFO, severityText: 'INFO' };
   const a: AttributeMap = { 'process.pid': e.pid, 'thread.id': e.tid, 'process.owner.uid': e.uid };
   switch (e.type) {
@@ -47,8 +54,9 @@ export function eventLog(e: CaptureEvent, files: FileFilter): LogSpec | null {
       a['process.parent_pid'] = e.ppid;
       a['process.executable.path'] = e.filename;
       a['process.executable.name'] = path.basename(e.filename);
-      a['process.command_line'] = e.argv.join(' ');
-      a['process.command_args'] = e.argv;
+      const argv = scrubArgv(e.argv, redact);
+      a['process.command_line'] = argv.join(' ');
+      a['process.command_args'] = argv;
       return { ...base, eventName: 'process.exec', attributes: a };
     case 'process.exit':
       a['process.parent_pid'] = e.ppid;

@@ -15,33 +15,17 @@ import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord } from '@
 import { BatchSpanProcessor, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { LineWriter } from '../output/line-writer.js';
+import { RetryingExporter } from './retry-export.js';
+import type { RetryOptions, RetryStats } from './retry-export.js';
 import { logToJson, logToLine, spanToJson, spanToLine } from './signal-format.js';
 
 export type OtlpProtocol = 'grpc' | 'http/protobuf' | 'http/json';
 export type ExporterKind = 'otlp' | 'console' | 'jsonl';
 
+/** What the OTLP exporters delivered, retried and dropped, per signal. */
 export interface ExportCounters {
-  spansExported: number;
-  spansFailed: number;
-  logsExported: number;
-  logsFailed: number;
-  exportErrors: number;
-  lastExportError: string;
-}
-
-/** Counts what each export call delivered or lost, then passes the result on. */
-function counted<T>(
-  exporter: { export(items: T[], done: (r: ExportResult) => void): void },
-  ok: (n: number) => void,
-  failed: (n: number, err: string) => void,
-): (items: T[], done: (r: ExportResult) => void) => void {
-  return (items, done) => {
-    exporter.export(items, (r) => {
-      if (r.code === ExportResultCode.SUCCESS) ok(items.length);
-      else failed(items.length, r.error?.message ?? 'export failed');
-      done(r);
-    });
-  };
+  spans: RetryStats;
+  logs: RetryStats;
 }
 
 class LineSpanExporter implements SpanExporter {
@@ -102,22 +86,24 @@ export interface Processors {
   counters: ExportCounters;
 }
 
-export function makeProcessors(kinds: ExporterKind[], protocols: { traces: OtlpProtocol; logs: OtlpProtocol }, out: LineWriter): Processors {
-  const counters: ExportCounters = { spansExported: 0, spansFailed: 0, logsExported: 0, logsFailed: 0, exportErrors: 0, lastExportError: '' };
-  const fail = (what: 'spansFailed' | 'logsFailed') => (n: number, err: string) => {
-    counters[what] += n;
-    counters.exportErrors++;
-    counters.lastExportError = err;
-  };
+const emptyStats = (): RetryStats => ({ exported: 0, failedAttempts: 0, retriedItems: 0, droppedItems: 0, queued: 0, lastError: '' });
+
+export function makeProcessors(
+  kinds: ExporterKind[],
+  protocols: { traces: OtlpProtocol; logs: OtlpProtocol },
+  out: LineWriter,
+  retry: RetryOptions = { maxItems: 16_384, initialBackoffMs: 1000, maxBackoffMs: 30_000 },
+): Processors {
+  const counters: ExportCounters = { spans: emptyStats(), logs: emptyStats() };
   const spans: SpanProcessor[] = [];
   const logs: LogRecordProcessor[] = [];
   for (const kind of kinds) {
     if (kind === 'otlp') {
-      const se = otlpSpanExporter(protocols.traces);
-      se.export = counted(se, (n) => (counters.spansExported += n), fail('spansFailed'));
+      const se = new RetryingExporter<ReadableSpan>(otlpSpanExporter(protocols.traces), retry);
+      counters.spans = se.stats;
       spans.push(new BatchSpanProcessor(se));
-      const le = otlpLogExporter(protocols.logs);
-      le.export = counted(le, (n) => (counters.logsExported += n), fail('logsFailed'));
+      const le = new RetryingExporter<ReadableLogRecord>(otlpLogExporter(protocols.logs), retry);
+      counters.logs = le.stats;
       logs.push(new BatchLogRecordProcessor({ exporter: le }));
     } else {
       const json = kind === 'jsonl';

@@ -2,6 +2,7 @@
 // process.*, host.*, container.*).
 import path from 'node:path';
 import type { ProcessIdentity } from '../model/processes.js';
+import { scrubArgv } from './scrub.js';
 
 export type AttributeMap = Record<string, string | number | boolean | string[]>;
 
@@ -11,6 +12,8 @@ export interface ResourceOptions {
   extra: AttributeMap;
   /** Executable name (or comm) → service.name (OISP_SERVICE_NAMES). */
   serviceNames: Map<string, string>;
+  /** Header names whose values are scrubbed from command lines too. */
+  redact: ReadonlySet<string>;
 }
 
 /** OTEL_RESOURCE_ATTRIBUTES syntax: key=value pairs, comma-separated, values percent-encoded. */
@@ -40,7 +43,7 @@ export function processResourceAttributes(p: ProcessIdentity, o: ResourceOptions
   };
   if (p.ppid > 0) attrs['process.parent_pid'] = p.ppid;
   if (p.exePath) attrs['process.executable.path'] = p.exePath;
-  if (p.argv.length > 0) attrs['process.command_line'] = p.argv.join(' ');
+  if (p.argv.length > 0) attrs['process.command_line'] = scrubArgv(p.argv, o.redact).join(' ');
   if (p.containerId) attrs['container.id'] = p.containerId;
   return attrs;
 }

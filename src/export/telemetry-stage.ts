@@ -10,7 +10,7 @@ import type { TrackerStats } from '../streams/http-tracker.js';
 import type { MonotonicClock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { eventLog } from './event-log.js';
-import type { FileFilter } from './event-log.js';
+import type { LogOptions } from './event-log.js';
 import { DEFAULT_REDACTED_HEADERS, httpSpan } from './http-span.js';
 import type { HttpSpanOptions, SemconvMode } from './http-span.js';
 import type { OtelPipeline } from './otel-pipeline.js';
@@ -40,7 +40,7 @@ export class TelemetryStage {
   private readonly tracker: HttpTracker;
   private readonly spanOpts: HttpSpanOptions;
   private readonly resourceOpts: ResourceOptions;
-  private readonly files: FileFilter;
+  private readonly logOpts: LogOptions;
   private timer: NodeJS.Timeout | null = null;
   private handlerErrors = 0;
 
@@ -64,11 +64,12 @@ export class TelemetryStage {
       redact: new Set([...DEFAULT_REDACTED_HEADERS, ...config.http.redactHeaders]),
     };
     this.resourceOpts = {
+      redact: this.spanOpts.redact,
       hostName: os.hostname(),
       extra: parseResourceAttributes(config.otel.resourceAttributes),
       serviceNames: new Map(config.http.serviceNames.map((p) => p.split('=') as [string, string])),
     };
-    this.files = { include: config.files.include, exclude: config.files.exclude, dropSharedLibraries: true };
+    this.logOpts = { files: { include: config.files.include, exclude: config.files.exclude, dropSharedLibraries: true }, redact: this.spanOpts.redact };
     this.expireEveryMs = Math.max(50, Math.min(5000, Math.floor(config.http.exchangeTimeoutMs / 4)));
   }
 
@@ -131,7 +132,7 @@ export class TelemetryStage {
       default:
         break;
     }
-    const spec = eventLog(e, this.files);
+    const spec = eventLog(e, this.logOpts);
     if (spec) this.pipeline.emitLog(e.pid, this.resourceOf(e.pid, e.comm), spec);
   }
 

@@ -259,6 +259,8 @@ export class Http1Connection {
   private brokenValue = false;
   private closed = false;
   private upgradedValue = false;
+  /** The first exception thrown by onExchange during the current call, rethrown at its end. */
+  private callbackError: { error: unknown } | null = null;
 
   constructor(
     private readonly onExchange: (x: Http1Exchange) => void,
@@ -307,6 +309,7 @@ export class Http1Connection {
     const d = direction === 'write' ? this.w : this.r;
     if (d.state === S_SYNC) this.sync(d, data, tsNs);
     else this.run(d, data, 0, tsNs);
+    if (this.callbackError !== null) this.rethrow();
   }
 
   /**
@@ -327,17 +330,21 @@ export class Http1Connection {
       ((d.state === S_BODY || d.state === S_CHUNK_DATA) && bytes <= d.remaining);
     if (!fits) {
       this.fail('bytes lost by the capture');
-      return;
+    } else {
+      this.stats.bytesLost += bytes;
+      d.bodySize += bytes;
+      d.captureStopped = true;
+      d.endNs = tsNs;
+      if (d.state !== S_UNTIL_CLOSE) {
+        d.remaining -= bytes;
+        if (d.remaining === 0 && d.state === S_BODY) this.endMessage(d);
+        else if (d.remaining === 0) {
+          d.state = S_CHUNK_END;
+          d.chunkCr = false;
+        }
+      }
     }
-    this.stats.bytesLost += bytes;
-    d.bodySize += bytes;
-    d.captureStopped = true;
-    d.endNs = tsNs;
-    if (d.state === S_UNTIL_CLOSE) return;
-    d.remaining -= bytes;
-    if (d.remaining > 0) return;
-    if (d.state === S_BODY) this.endMessage(d);
-    else d.state = S_CHUNK_END;
+    if (this.callbackError !== null) this.rethrow();
   }
 
   /**
@@ -348,20 +355,19 @@ export class Http1Connection {
     if (this.closed) return;
     const res = this.responseDirection();
     if (!this.upgradedValue && res !== null && res.state === S_UNTIL_CLOSE) this.endMessage(res);
-    if (this.closed) return; // closed again from onExchange
-    this.closed = true;
-    this.clearQueue((e) =>
-      e.res === null
-        ? 'connection closed before the response'
-        : !e.resDone
-          ? 'connection closed before the response ended'
-          : 'connection closed before the request ended',
-    );
-    this.w.reset(S_IGNORE);
-    this.r.reset(S_IGNORE);
-    this.w.sniff = this.r.sniff = null;
-    this.w.section = this.r.section = null;
-    this.w.capture = this.r.capture = null;
+    if (!this.closed) {
+      this.closed = true;
+      const xs = this.takeAll((e) =>
+        e.res === null
+          ? 'connection closed before the response'
+          : !e.resDone
+            ? 'connection closed before the response ended'
+            : 'connection closed before the request ended',
+      );
+      this.stop();
+      for (const x of xs) this.emit(x);
+    }
+    if (this.callbackError !== null) this.rethrow();
   }
 
   /**
@@ -370,17 +376,15 @@ export class Http1Connection {
    * come, are parsed and dropped so later responses still match their requests.
    */
   expire(cutoffNs: bigint): number {
-    let n = 0;
-    const q = this.queue;
-    for (let i = 0; i < q.length; i++) {
-      const e = q[i]!;
-      if (this.closed) break;
+    const xs: Http1Exchange[] = [];
+    for (const e of this.queue) {
       if (e.dead || e.req === null || e.req.startNs >= cutoffNs) continue;
-      this.bury(e, 'timed out');
-      n++;
+      xs.push(this.bury(e, 'timed out'));
     }
     this.trimTombstones();
-    return n;
+    for (const x of xs) this.emit(x);
+    if (this.callbackError !== null) this.rethrow();
+    return xs.length;
   }
 
   // ── Direction processing ────────────────────────────────────────────────
@@ -407,7 +411,8 @@ export class Http1Connection {
         return;
       }
     }
-    const wanted = d.kind === K_UNKNOWN ? verdict !== null : verdict === (d.kind === K_REQUEST ? 'request' : 'response');
+    const wanted =
+      d.kind === K_UNKNOWN ? verdict !== null : verdict === (d.kind === K_REQUEST ? 'request' : 'response');
     if (!wanted) {
       d.sniffLen = 0;
       if (!d.desynced) {
@@ -593,16 +598,13 @@ export class Http1Connection {
     const f = this.framing;
     const h = parseRequestHead(s, f);
     if (typeof h === 'string') return this.failed(h);
-    let chunked = false;
-    let length = 0;
+    // RFC 9112 §6.3: Transfer-Encoding wins over Content-Length; in a request, a
+    // final coding other than chunked cannot be framed.
+    let framingError: string | null = null;
     if (f.hasTransferEncoding) {
-      // RFC 9112 §6.3 (4): in a request, a final coding other than chunked cannot be framed.
-      if (!f.chunked) return this.failed('transfer-encoding without chunked in a request');
-      chunked = true;
-    } else if (f.contentLengthError !== null) {
-      return this.failed(f.contentLengthError);
-    } else if (f.contentLength > 0) {
-      length = f.contentLength;
+      if (!f.chunked) framingError = 'transfer-encoding without chunked in a request';
+    } else {
+      framingError = f.contentLengthError;
     }
     const req: HttpRequestInfo = {
       method: h.method,
@@ -617,10 +619,14 @@ export class Http1Connection {
       bodyTruncated: false,
     };
     const e = new Pending(req, h.method === 'HEAD', h.method === 'CONNECT');
-    this.enqueue(e);
+    const dropped = this.enqueue(e);
     d.entry = e;
     d.message = req;
-    this.startBody(d, chunked, length, false);
+    if (dropped !== null) this.emit(dropped);
+    if (d.entry !== e) return true; // closed from onExchange
+    // A request whose framing is wrong is emitted too, with the error.
+    if (framingError !== null) return this.failed(framingError);
+    this.startBody(d, f.hasTransferEncoding, f.hasTransferEncoding ? 0 : Math.max(f.contentLength, 0), false);
     return true;
   }
 
@@ -783,7 +789,7 @@ export class Http1Connection {
     else e.resDone = true;
     if (e.reqDone && e.resDone) {
       this.remove(e);
-      if (!e.dead) this.deliver(e, undefined, false);
+      if (!e.dead) this.emit(this.take(e, undefined, false));
     }
   }
 
@@ -811,17 +817,20 @@ export class Http1Connection {
     }
   }
 
-  private enqueue(e: Pending): void {
+  /** Queues a new request; returns the exchange it pushed out (maxPipelined), to emit. */
+  private enqueue(e: Pending): Http1Exchange | null {
+    let dropped: Http1Exchange | null = null;
     if (this.live >= this.maxPipelined) {
       const oldest = this.queue.find((x) => !x.dead);
       if (oldest !== undefined) {
         this.stats.droppedPipelined++;
-        this.bury(oldest, 'too many pipelined requests');
+        dropped = this.bury(oldest, 'too many pipelined requests');
       }
     }
     this.queue.push(e);
     this.live++;
     this.trimTombstones();
+    return dropped;
   }
 
   /** The request the next response answers: the oldest whose response has not ended. */
@@ -841,11 +850,11 @@ export class Http1Connection {
     else this.live--;
   }
 
-  /** Emits e now, with an error, and keeps it queued as a tombstone for its late bytes. */
-  private bury(e: Pending, error: string): void {
+  /** Gives e up with an error, keeping it queued as a tombstone for its late bytes; returns the exchange to emit. */
+  private bury(e: Pending, error: string): Http1Exchange {
     this.live--;
     this.dead++;
-    this.deliver(e, error, false);
+    return this.take(e, error, false);
   }
 
   /** Tombstones are only for matching: beyond maxPipelined, the oldest go. */
@@ -860,19 +869,24 @@ export class Http1Connection {
     }
   }
 
-  /** Emits every waiting exchange with an error and empties the queue. */
-  private clearQueue(why: (e: Pending) => string): void {
+  /** Empties the queue; returns the exchanges of every waiting request, with an error, to emit. */
+  private takeAll(why: (e: Pending) => string): Http1Exchange[] {
     const q = this.queue;
     this.queue = [];
     this.live = 0;
     this.dead = 0;
-    for (const e of q) if (!e.dead) this.deliver(e, why(e), false);
+    const xs: Http1Exchange[] = [];
+    for (const e of q) if (!e.dead && e.req !== null) xs.push(this.take(e, why(e), false));
+    return xs;
   }
 
-  /** Builds and emits e's exchange, including the partial message of a direction still on it. */
-  private deliver(e: Pending, error: string | undefined, upgraded: boolean): void {
-    const req = e.req;
-    if (req === null || e.dead) return;
+  /**
+   * Builds e's exchange, sealing the partial message of a direction still on
+   * it, and counts it. Callers emit it once their own state is settled, so that
+   * onExchange (which may throw, or call close()) always sees a consistent parser.
+   */
+  private take(e: Pending, error: string | undefined, upgraded: boolean): Http1Exchange {
+    const req = e.req!;
     e.dead = true;
     if (!e.reqDone) {
       const d = this.requestDirection();
@@ -893,24 +907,57 @@ export class Http1Connection {
     }
     if (upgraded) x.upgraded = true;
     this.stats.exchanges++;
-    this.onExchange(x);
+    return x;
   }
 
   /** A 101 response or a CONNECT tunnel: emit and stop parsing for good. */
   private upgrade(d: Direction, e: Pending | null): void {
     this.upgradedValue = true;
+    const xs: Http1Exchange[] = [];
     if (e !== null && !e.dead) {
       this.seal(d);
       e.resDone = true;
       this.remove(e);
-      this.deliver(e, undefined, true);
+      xs.push(this.take(e, undefined, true));
     }
-    this.clearQueue(() => 'connection upgraded before the response');
-    this.w.reset(S_IGNORE);
-    this.r.reset(S_IGNORE);
-    this.w.sniff = this.r.sniff = null;
-    this.w.section = this.r.section = null;
-    this.w.capture = this.r.capture = null;
+    xs.push(...this.takeAll(() => 'connection upgraded before the response'));
+    this.stop();
+    for (const x of xs) this.emit(x);
+  }
+
+  /** Closed or upgraded: no more parsing; buffers released. */
+  private stop(): void {
+    for (const d of [this.w, this.r]) {
+      d.reset(S_IGNORE);
+      d.sniff = null;
+      d.sniffLen = 0;
+      d.section = null;
+      d.capture = null;
+    }
+  }
+
+  /**
+   * Hands x to the consumer. An exception from it must not leave the parser
+   * half-way through a buffer: it is kept and rethrown when the public call ends.
+   */
+  private emit(x: Http1Exchange): void {
+    try {
+      this.onExchange(x);
+    } catch (error) {
+      this.callbackError ??= { error };
+    }
+  }
+
+  private rethrow(): never {
+    const e = this.callbackError!;
+    this.callbackError = null;
+    throw e.error;
+  }
+
+  /** fail() for callers that answer "did it go well". */
+  private failed(reason: string): false {
+    this.fail(reason);
+    return false;
   }
 
   /**
@@ -918,17 +965,11 @@ export class Http1Connection {
    * both directions wait for a buffer that starts a message. Returns -1 (the
    * rest of the current buffer is dropped).
    */
-  /** fail() for callers that answer "did it go well". */
-  private failed(reason: string): false {
-    this.fail(reason);
-    return false;
-  }
-
   private fail(reason: string): number {
     this.stats.parseErrors++;
     this.brokenValue = true;
     const error = `parse error: ${reason}`;
-    this.clearQueue(() => error);
+    const xs = this.takeAll(() => error);
     if (!this.closed && !this.upgradedValue) {
       for (const d of [this.w, this.r]) {
         d.reset(S_SYNC);
@@ -936,6 +977,7 @@ export class Http1Connection {
         d.sniffLen = 0;
       }
     }
+    for (const x of xs) this.emit(x);
     return -1;
   }
 }

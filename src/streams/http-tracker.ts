@@ -5,7 +5,7 @@
 import type { SocketAddress } from '../capture/events.js';
 import type { CorrelatedTls } from '../capture/sensor.js';
 import type { HttpExchangeRecord } from '../export/http-span.js';
-import { Http1Connection, looksLikeHttp1 } from '../protocols/http1.js';
+import { Http1Connection, sniffHttp1 } from '../protocols/http1.js';
 import type { Http1Exchange } from '../protocols/http1.js';
 import { BoundedLru } from '../util/lru.js';
 
@@ -44,8 +44,6 @@ interface Tracked {
   lastNs: bigint;
 }
 
-const ZEROS = new Uint8Array(64 * 1024);
-
 export class HttpTracker {
   private readonly conns: BoundedLru<string, Tracked | 'other'>;
   private readonly byPid = new Map<number, Set<string>>();
@@ -81,7 +79,7 @@ export class HttpTracker {
     let t = this.conns.get(key);
     if (t === 'other') return;
     if (!t) {
-      if (e.data.length === 0 || looksLikeHttp1(e.data) === null) {
+      if (e.data.length === 0 || sniffHttp1(e.data) === null) {
         this.stats_.otherProtocols++;
         this.conns.set(key, 'other');
         return;
@@ -103,13 +101,11 @@ export class HttpTracker {
     t.tid = e.tid;
     t.lastNs = e.tsNs;
     t.parser.feed(e.direction, e.data, e.tsNs);
-    // Bytes the capture cut off still count: feed them as a gap so message lengths stay right.
-    let missing = e.totalLen - e.data.length;
-    if (missing > 0) this.stats_.gapBytes += missing;
-    while (missing > 0) {
-      const n = Math.min(missing, ZEROS.length);
-      t.parser.feed(e.direction, ZEROS.subarray(0, n), e.tsNs);
-      missing -= n;
+    // Bytes the capture cut off still count, so message lengths stay right.
+    const missing = e.totalLen - e.data.length;
+    if (missing > 0) {
+      this.stats_.gapBytes += missing;
+      t.parser.gap(e.direction, missing, e.tsNs);
     }
   }
 

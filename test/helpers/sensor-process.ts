@@ -28,10 +28,13 @@ export interface StartOptions {
   readyTimeoutMs?: number;
   /** Wait for the "ready" log line (false for a run expected to fail at start). */
   waitReady?: boolean;
+  /** The --format flag (default: events); null leaves it to OISP_EXPORTER. */
+  format?: string | null;
 }
 
 export async function startSensor(args: string[], opts: StartOptions = {}): Promise<SensorProcess> {
-  const child = spawn(process.execPath, [CLI, 'run', '--format', 'events', ...args], {
+  const format = opts.format === undefined ? ['--format', 'events'] : opts.format === null ? [] : ['--format', opts.format];
+  const child = spawn(process.execPath, [CLI, 'run', ...format, ...args], {
     env: { ...process.env, OISP_LOG_LEVEL: 'info', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

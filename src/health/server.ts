@@ -1,0 +1,65 @@
+// /healthz (the process answers), /readyz (200 once every probe is attached)
+// and /metrics (the self-counters, Prometheus text format) on OISP_HEALTH_ADDR.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { PreflightError } from '../capture/preflight.js';
+
+export interface HealthSource {
+  ready(): boolean;
+  /** Flat counters: name → value (names become oisp_<name>). */
+  counters(): Record<string, number>;
+}
+
+export function metricsText(counters: Record<string, number>): string {
+  const lines: string[] = [];
+  for (const [name, value] of Object.entries(counters)) {
+    const metric = `oisp_${name.replace(/[^a-zA-Z0-9_]/g, '_')}`;
+    lines.push(`# TYPE ${metric} ${name.endsWith('_total') ? 'counter' : 'gauge'}`, `${metric} ${Number.isFinite(value) ? value : 0}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function parseHostPort(addr: string): { host: string; port: number } {
+  const at = addr.lastIndexOf(':');
+  return { host: addr.slice(0, at).replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(addr.slice(at + 1)) };
+}
+
+export async function startHealthServer(addr: string, source: HealthSource): Promise<{ port: number; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const url = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405).end();
+      return;
+    }
+    if (url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (url === '/readyz') {
+      const ready = source.ready();
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'not ready\n');
+    } else if (url === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metricsText(source.counters()));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  const { host, port } = parseHostPort(addr);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new PreflightError(`cannot listen on OISP_HEALTH_ADDR=${addr}: ${err.message}`)));
+    server.listen(port, host, resolve);
+  });
+  server.unref();
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Flattens nested counter objects into name → number. */
+export function flattenCounters(prefix: string, obj: Record<string, unknown>, out: Record<string, number> = {}): Record<string, number> {
+  for (const [k, v] of Object.entries(obj)) {
+    const name = prefix ? `${prefix}_${k}` : k;
+    if (typeof v === 'number') out[name.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase()] = v;
+    else if (v && typeof v === 'object' && !Array.isArray(v)) flattenCounters(name, v as Record<string, unknown>, out);
+  }
+  return out;
+}

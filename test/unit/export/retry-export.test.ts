@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ExportResultCode } from '@opentelemetry/core';
+import type { ExportResult } from '@opentelemetry/core';
+import { RetryingExporter } from '../../../src/export/retry-export.js';
+
+/** A collector that can be up or down: records what it accepted. */
+class Collector {
+  up = false;
+  accepted: number[] = [];
+  export(items: number[], done: (r: ExportResult) => void): void {
+    if (this.up) this.accepted.push(...items);
+    setImmediate(() => done(this.up ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error: new Error('UNAVAILABLE') }));
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+const exportOnce = (e: RetryingExporter<number>, items: number[]): Promise<ExportResult> => new Promise((r) => e.export(items, r));
+
+test('batches refused during an outage are sent, in order, once the collector is back', async () => {
+  const c = new Collector();
+  const e = new RetryingExporter(c, { maxItems: 100, initialBackoffMs: 10, maxBackoffMs: 40 });
+  assert.equal((await exportOnce(e, [1, 2])).code, ExportResultCode.SUCCESS);
+  await exportOnce(e, [3]);
+  assert.equal(e.stats.queued, 3);
+  assert.ok(e.stats.failedAttempts >= 1);
+  c.up = true;
+  await new Promise((r) => setTimeout(r, 150));
+  assert.deepEqual(c.accepted, [1, 2, 3]);
+  assert.equal(e.stats.queued, 0);
+  assert.equal(e.stats.exported, 3);
+  await exportOnce(e, [4]);
+  assert.deepEqual(c.accepted, [1, 2, 3, 4]);
+});
+
+test('a long outage costs the oldest items, counted, never unbounded memory', async () => {
+  const c = new Collector();
+  const e = new RetryingExporter(c, { maxItems: 5, initialBackoffMs: 1000, maxBackoffMs: 1000 });
+  for (let i = 0; i < 10; i++) await exportOnce(e, [i, i + 100]);
+  assert.ok(e.stats.queued <= 5);
+  assert.equal(e.stats.droppedItems + e.stats.queued, 20);
+  c.up = true;
+  await e.shutdown();
+  assert.deepEqual(c.accepted, [8, 108, 9, 109]);
+  assert.equal((await exportOnce(e, [1])).code, ExportResultCode.FAILED);
+});
