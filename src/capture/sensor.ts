@@ -258,7 +258,9 @@ export class CaptureSensor {
   /** TLS data goes on once its socket is known, or waits briefly for the binding. */
   private deliverTls(e: TlsDataEvent): void {
     const key = BindWaitQueue.key(e.pid, e.connId);
-    if (this.bindWait.isHolding(key) || (e.fd < 0 && !this.connections.lookup(e.pid, e.connId, e.fd))) {
+    // The binding travels on the other ring and may not have been read yet.
+    const known = this.connections.lookup(e.pid, e.connId, e.fd);
+    if (this.bindWait.isHolding(key) || !known || (!known.remote && !known.local)) {
       this.bindWait.hold(key, e);
       return;
     }

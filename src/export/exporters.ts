@@ -92,7 +92,7 @@ export function makeProcessors(
   kinds: ExporterKind[],
   protocols: { traces: OtlpProtocol; logs: OtlpProtocol },
   out: LineWriter,
-  retry: RetryOptions = { maxItems: 16_384, initialBackoffMs: 1000, maxBackoffMs: 30_000 },
+  retry: RetryOptions = { maxItems: 16_384, initialBackoffMs: 500, maxBackoffMs: 5_000 },
 ): Processors {
   const counters: ExportCounters = { spans: emptyStats(), logs: emptyStats() };
   const spans: SpanProcessor[] = [];

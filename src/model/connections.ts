@@ -50,8 +50,9 @@ export class ConnectionTable {
         this.sockets.set(`${e.pid}:${e.fd}`, { local: e.local, remote: e.remote, source: 'tls.bind' });
         return;
       case 'network.close':
-        this.sockets.delete(`${e.pid}:${e.fd}`);
-        if (e.connId !== 0n) this.fdByConn.delete(`${e.pid}:${e.connId}`);
+        // Kept: the connection's last TLS bytes travel on the other ring and
+        // may be read after this close. A reused fd is announced again by its
+        // own connect/accept/bind, which overwrites the entry; the LRU bounds the rest.
         return;
       case 'process.exit':
         // Entries of a dead process age out of the LRU; nothing to walk here.

@@ -9,6 +9,8 @@ import { Http1Connection, sniffHttp1 } from '../protocols/http1.js';
 import type { Http1Exchange } from '../protocols/http1.js';
 import { BoundedLru } from '../util/lru.js';
 
+const CLOSE_GRACE_MS = 250;
+
 export interface ExchangeMeta {
   pid: number;
   tid: number;
@@ -47,6 +49,9 @@ interface Tracked {
 export class HttpTracker {
   private readonly conns: BoundedLru<string, Tracked | 'other'>;
   private readonly byPid = new Map<number, Set<string>>();
+  /** Connections whose close was seen, waiting for their last bytes (bounded by the connection table). */
+  private readonly closing = new Map<string, { tsNs: bigint; at: number }>();
+  private closeTimer: NodeJS.Timeout | null = null;
   private readonly stats_ = { connectionEvictions: 0, exchanges: 0, timedOut: 0, otherProtocols: 0, gapBytes: 0, parseErrorsClosed: 0 };
 
   constructor(
@@ -109,15 +114,40 @@ export class HttpTracker {
     }
   }
 
-  /** The connection closed (close of its socket). */
+  /**
+   * The connection closed (close of its socket). Closes travel on the event
+   * ring, the connection's last bytes on the TLS ring: the close waits
+   * CLOSE_GRACE_MS so that those bytes are parsed first.
+   */
   onClose(pid: number, connId: bigint, tsNs: bigint): void {
-    this.closeKey(`${pid}:${connId}`, tsNs);
+    this.closeLater(`${pid}:${connId}`, tsNs);
   }
 
-  /** The process exited: all its connections are closed. */
+  /** The process exited: all its connections are closed (after the same grace). */
   onProcessExit(pid: number, tsNs: bigint): void {
-    for (const key of [...(this.byPid.get(pid) ?? [])]) this.closeKey(key, tsNs);
-    this.byPid.delete(pid);
+    for (const key of this.byPid.get(pid) ?? []) this.closeLater(key, tsNs);
+  }
+
+  private closeLater(key: string, tsNs: bigint): void {
+    if (!this.conns.has(key) || this.closing.has(key)) return;
+    this.closing.set(key, { tsNs, at: performance.now() });
+    if (this.closeTimer) return;
+    this.closeTimer = setTimeout(() => this.closeDue(), CLOSE_GRACE_MS);
+    this.closeTimer.unref();
+  }
+
+  private closeDue(): void {
+    this.closeTimer = null;
+    const cutoff = performance.now() - CLOSE_GRACE_MS;
+    for (const [key, c] of [...this.closing]) {
+      if (c.at > cutoff) continue;
+      this.closing.delete(key);
+      this.closeKey(key, c.tsNs);
+    }
+    if (this.closing.size > 0) {
+      this.closeTimer = setTimeout(() => this.closeDue(), CLOSE_GRACE_MS);
+      this.closeTimer.unref();
+    }
   }
 
   /** Ends exchanges waiting since before nowNs - timeout. */
@@ -128,6 +158,9 @@ export class HttpTracker {
 
   /** Ends everything (shutdown). */
   closeAll(tsNs: bigint): void {
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.closeTimer = null;
+    this.closing.clear();
     for (const key of [...this.conns.entries()].map(([k]) => k)) this.closeKey(key, tsNs);
   }
 
@@ -142,6 +175,7 @@ export class HttpTracker {
   }
 
   private forget(key: string): void {
+    this.closing.delete(key);
     const pid = Number(key.slice(0, key.indexOf(':')));
     const set = this.byPid.get(pid);
     set?.delete(key);

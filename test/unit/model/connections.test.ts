@@ -6,7 +6,7 @@ import { ConnectionTable } from '../../../src/model/connections.js';
 const origin = { pid: 10, tid: 10, uid: 0, comm: 'x', tsNs: 1n };
 const remote = { family: 4 as const, address: '10.0.0.1', port: 443 };
 
-test('an SSL connection finds its socket through the bind, and forgets it at close', () => {
+test('an SSL connection finds its socket through the bind, still after its close (late bytes), until the fd is reused', () => {
   const t = new ConnectionTable();
   const events: CaptureEvent[] = [
     { type: 'network.connect', ...origin, fd: 5, result: -115, local: null, remote },
@@ -16,7 +16,10 @@ test('an SSL connection finds its socket through the bind, and forgets it at clo
   assert.deepEqual(t.lookup(10, 99n, -1), { fd: 5, local: null, remote });
   assert.equal(t.lookup(11, 99n, -1), null, 'another pid');
   t.observe({ type: 'network.close', ...origin, fd: 5, connId: 99n });
-  assert.equal(t.lookup(10, 99n, -1), null);
+  assert.deepEqual(t.lookup(10, 99n, -1), { fd: 5, local: null, remote });
+  const other = { family: 4 as const, address: '10.0.0.7', port: 80 };
+  t.observe({ type: 'network.connect', ...origin, fd: 5, result: 0, local: null, remote: other });
+  assert.deepEqual(t.lookup(10, 99n, -1), { fd: 5, local: null, remote: other });
 });
 
 test('a failed connect is not a socket; an fd on the record is remembered for the connection', () => {
