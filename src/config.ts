@@ -181,6 +181,18 @@ const schema = {
     },
   },
   otel: {
+    serviceName: {
+      doc: "service.name of the sensor's own metrics (observed processes are named after their executables).",
+      format: String,
+      default: 'oisp-sensor',
+      env: 'OTEL_SERVICE_NAME',
+    },
+    metricExportIntervalMs: {
+      doc: "How often the sensor's own counters are exported as OTel metrics (with the otlp exporter).",
+      format: integerFormat(1000, 3_600_000),
+      default: 60_000,
+      env: 'OTEL_METRIC_EXPORT_INTERVAL',
+    },
     protocol: {
       doc: 'OTLP transport: grpc, http/protobuf or http/json (the standard variable).',
       format: ['grpc', 'http/protobuf', 'http/json'],
@@ -316,6 +328,8 @@ export type OtlpProtocolName = 'grpc' | 'http/protobuf' | 'http/json';
 export type SensorConfig = {
   exporter: ExporterName[];
   otel: {
+    serviceName: string;
+    metricExportIntervalMs: number;
     protocol: OtlpProtocolName;
     tracesProtocol: OtlpProtocolName | '';
     logsProtocol: OtlpProtocolName | '';

@@ -10,6 +10,8 @@ import { eventToJson } from '../output/event-json.js';
 import { makeProcessors } from '../export/exporters.js';
 import type { ExportCounters, ExporterKind } from '../export/exporters.js';
 import { flattenCounters, startHealthServer } from '../health/server.js';
+import { startSelfMetrics } from '../export/self-metrics.js';
+import os from 'node:os';
 import { OtelPipeline } from '../export/otel-pipeline.js';
 import { TelemetryStage } from '../export/telemetry-stage.js';
 import { LineWriter } from '../output/line-writer.js';
@@ -23,7 +25,8 @@ export interface RunOptions {
   log: Logger;
 }
 
-const STOP_FLUSH_MS = 4000;
+/** From the signal to exit: detach, drain, flush — under the 5 s a supervisor allows. */
+const STOP_BUDGET_MS = 4500;
 
 /** Resolves with the process exit code. */
 export async function runSensor({ config, exec, binding, log }: RunOptions): Promise<number> {
@@ -62,26 +65,32 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
     log,
   );
 
-  const health = config.healthAddr
-    ? await startHealthServer(config.healthAddr, {
-        ready: () => sensor.isReady,
-        counters: () => {
-          const s = sensor.status();
-          return flattenCounters('', { kernel: s.kernel, user: s.user, telemetry: stage?.stats ?? {}, export: exportCounters ?? {}, output_dropped: out.dropped });
-        },
+  const readCounters = (): Record<string, number> => {
+    const s = sensor.status();
+    return flattenCounters('', { kernel: s.kernel, user: s.user, telemetry: stage?.stats ?? {}, export: exportCounters ?? {}, output_dropped: out.dropped, ready: s.ready ? 1 : 0 });
+  };
+  const health = config.healthAddr ? await startHealthServer(config.healthAddr, { ready: () => sensor.isReady, counters: readCounters }) : null;
+  if (health) log.info(`health on ${config.healthAddr}: /healthz /readyz /metrics`);
+  const selfMetrics = config.exporter.includes('otlp')
+    ? startSelfMetrics({
+        protocol: config.otel.protocol,
+        intervalMs: config.otel.metricExportIntervalMs,
+        resource: { 'service.name': config.otel.serviceName, 'host.name': os.hostname(), 'process.pid': process.pid },
+        read: readCounters,
       })
     : null;
-  if (health) log.info(`health on ${config.healthAddr}: /healthz /readyz /metrics`);
 
   let stopping: Promise<number> | null = null;
   const stop = (code: number, why: string): Promise<number> => {
     stopping ??= (async () => {
       log.info(`stopping: ${why}`);
+      const deadline = performance.now() + STOP_BUDGET_MS;
       sensor.stop();
       // Exporters get what is left, but a dead collector must not hold the exit past 5 s.
-      const flushed = stage ? stage.stop().then(() => true, () => false) : Promise.resolve(true);
-      const inTime = await Promise.race([flushed, new Promise<boolean>((r) => setTimeout(() => r(false), STOP_FLUSH_MS).unref())]);
-      if (!inTime) log.warn(`export not flushed within ${STOP_FLUSH_MS} ms: what was still queued is lost`);
+      const budget = Math.max(500, deadline - performance.now());
+      const flushed = Promise.all([stage?.stop(), selfMetrics?.shutdown()]).then(() => true, () => false);
+      const inTime = await Promise.race([flushed, new Promise<boolean>((r) => setTimeout(() => r(false), budget).unref())]);
+      if (!inTime) log.warn(`export not flushed within ${Math.round(budget)} ms: what was still queued is lost`);
       const s = sensor.status();
       log.info('final counters', { kernel: s.kernel, user: s.user, ...(stage ? { telemetry: stage.stats, export: exportCounters } : {}), outputDropped: out.dropped });
       await health?.close();

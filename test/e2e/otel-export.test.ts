@@ -7,7 +7,7 @@ import { namedPrograms, startSensor } from '../helpers/sensor-process.js';
 import type { NamedPrograms, SensorProcess } from '../helpers/sensor-process.js';
 import { startOtlpReceiver } from '../helpers/otlp-receiver.js';
 import type { OtlpReceiver, ReceivedSpan } from '../helpers/otlp-receiver.js';
-import { runCommand, startNginx } from '../helpers/tls-fixtures.js';
+import { freePort, runCommand, startNginx } from '../helpers/tls-fixtures.js';
 import type { NginxServer } from '../helpers/tls-fixtures.js';
 
 const T = { timeout: 90_000 };
@@ -41,6 +41,7 @@ for (const mode of MODES) {
     let progs: NamedPrograms;
     let receiver: OtlpReceiver;
     let sensor: SensorProcess;
+    let healthPort = 0;
     const stable = mode.optIn !== '';
     const legacy = mode.optIn !== 'http';
 
@@ -49,9 +50,10 @@ for (const mode of MODES) {
       progs = await namedPrograms({ curl: '/usr/bin/curl', py: '/usr/bin/python3.11', node: process.execPath });
       receiver = await startOtlpReceiver();
       const pids = [nginx.masterPid, ...(await nginx.workerPids())];
+      healthPort = await freePort();
       sensor = await startSensor(['--comm', ['curl', 'py', 'node'].map((n) => progs.comm(n)).join(','), '--pid', pids.join(',')], {
         format: null,
-        env: exportEnv(receiver, mode),
+        env: { ...exportEnv(receiver, mode), OISP_HEALTH_ADDR: `127.0.0.1:${healthPort}`, OTEL_METRIC_EXPORT_INTERVAL: '1000' },
       });
     });
 
@@ -154,6 +156,24 @@ await new Promise((res) => require('node:https').get('${nginx.url}/?via=https', 
       assert.equal(s404.traceId, '4bf92f3577b34da6a3ce929d0e0e4736', 'the server side joins the trace from the header too');
       const everything = JSON.stringify([receiver.spans, receiver.logs], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
       assert.ok(!everything.includes('sk-test-SECRET-123'), 'the Authorization value left the host');
+    });
+
+    test('health endpoints, and the self-counters as /metrics and as OTel metrics', T, async () => {
+      const get = async (p: string): Promise<{ status: number; body: string }> => {
+        const r = await fetch(`http://127.0.0.1:${healthPort}${p}`);
+        return { status: r.status, body: await r.text() };
+      };
+      assert.equal((await get('/healthz')).status, 200);
+      assert.equal((await get('/readyz')).status, 200);
+      const metrics = await get('/metrics');
+      assert.match(metrics.body, /^oisp_user_records \d+$/m);
+      assert.match(metrics.body, /^oisp_kernel_tls_ring_full 0$/m);
+      assert.equal((await get('/nope')).status, 404);
+      const r = await runCommand(progs.path('curl'), ['-sk', '--http1.1', `${nginx.url}/?via=metrics`]);
+      assert.equal(r.code, 0);
+      const m = await receiver.waitForMetric((x) => x.name === 'oisp.user_records' && (x.points[0]?.value ?? 0) > 0, 15_000, 'self metric with records');
+      assert.equal(m.resource['service.name'], 'oisp-sensor');
+      assert.equal(m.type, 'sum');
     });
 
     test('log records: exec, file open, connect, exit with its code', T, async () => {

@@ -1,0 +1,51 @@
+// The sensor's own counters (records, drops, exchanges, export results) as
+// OTel metrics, exported with the other signals when OTLP is on.
+import type { Attributes } from '@opentelemetry/api';
+import { OTLPMetricExporter as GrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import { OTLPMetricExporter as HttpJsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import type { PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import type { OtlpProtocol } from './exporters.js';
+import { SCOPE_NAME, SCOPE_VERSION } from './otel-pipeline.js';
+
+/** Counters only grow; the rest (table sizes, queue lengths, readiness) are gauges. */
+const MONOTONIC = /(records|batches|calls|exchanges|exported|dropped|full|errors|failed|failures|evictions|malformed|timed_out|unbound|bytes|spans|logs|retried|attempts|protocols|evicted)$/;
+
+function metricExporter(protocol: OtlpProtocol): PushMetricExporter {
+  if (protocol === 'grpc') return new GrpcMetricExporter() as unknown as PushMetricExporter;
+  if (protocol === 'http/protobuf') return new ProtoMetricExporter() as unknown as PushMetricExporter;
+  return new HttpJsonMetricExporter() as unknown as PushMetricExporter;
+}
+
+/**
+ * Registers one observable per counter name (`oisp.<name>`); values are read
+ * from `read()` at each collection. Names ending in a drop or error are
+ * monotonic counters; the rest are gauges of the current state.
+ */
+export function startSelfMetrics(opts: {
+  protocol: OtlpProtocol;
+  intervalMs: number;
+  resource: Attributes;
+  read: () => Record<string, number>;
+}): { shutdown(): Promise<void> } {
+  const reader = new PeriodicExportingMetricReader({ exporter: metricExporter(opts.protocol), exportIntervalMillis: opts.intervalMs, exportTimeoutMillis: Math.min(30_000, opts.intervalMs) });
+  const provider = new MeterProvider({ resource: resourceFromAttributes(opts.resource), readers: [reader] });
+  const meter = provider.getMeter(SCOPE_NAME, SCOPE_VERSION);
+  const names = Object.keys(opts.read());
+  const instruments = names.map((name) =>
+    MONOTONIC.test(name)
+      ? meter.createObservableCounter(`oisp.${name}`, { description: `oisp-sensor counter ${name}` })
+      : meter.createObservableGauge(`oisp.${name}`, { description: `oisp-sensor state ${name}` }),
+  );
+  meter.addBatchObservableCallback((result) => {
+    const values = opts.read();
+    names.forEach((name, i) => {
+      const inst = instruments[i];
+      const v = values[name];
+      if (inst && typeof v === 'number' && Number.isFinite(v)) result.observe(inst, v);
+    });
+  }, instruments);
+  return { shutdown: () => provider.shutdown() };
+}
