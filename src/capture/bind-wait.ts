@@ -30,7 +30,7 @@ export class BindWaitQueue {
   ) {}
 
   static key(pid: number, connId: bigint): string {
-    return `${pid}:${connId}`;
+    return `${pid}:${Number(connId)}`;
   }
 
   /** True when events of this connection are waiting (later ones must queue behind them). */

@@ -50,6 +50,14 @@ export interface TlsDataEvent extends EventOrigin {
   truncated: boolean;
   /** Some chunks were lost (ring full) or unreadable: data has gaps filled with zeros. */
   incomplete: boolean;
+  /** The socket of the connection, filled in by correlation (null until then, or when unknown). */
+  socket: SocketCorrelation | null;
+}
+
+export interface SocketCorrelation {
+  fd: number;
+  local: SocketAddress | null;
+  remote: SocketAddress | null;
 }
 
 export type BindHow = 'in-call' | 'last-read' | 'next-write';

@@ -4,7 +4,6 @@
 import { TlsLibraryFinder } from '../discovery/tls-libraries.js';
 import type { TlsTarget } from '../discovery/tls-libraries.js';
 import { ConnectionTable } from '../model/connections.js';
-import type { Correlation } from '../model/connections.js';
 import type { Logger } from '../util/log.js';
 import type { SensorConfig } from '../config.js';
 import { decodeBatch } from './decode.js';
@@ -33,9 +32,7 @@ export interface CaptureOptions extends CaptureSettings {
 }
 
 /** A TLS call with the socket it belongs to, when known. */
-export interface CorrelatedTls extends TlsDataEvent {
-  socket: Correlation | null;
-}
+export type CorrelatedTls = TlsDataEvent;
 
 export type SensorEvent = Exclude<CaptureEvent, TlsDataEvent> | CorrelatedTls;
 
@@ -268,7 +265,8 @@ export class CaptureSensor {
   }
 
   private emitTls(e: TlsDataEvent): void {
-    this.onEvent({ ...e, socket: this.connections.lookup(e.pid, e.connId, e.fd) });
+    e.socket = this.connections.lookup(e.pid, e.connId, e.fd);
+    this.onEvent(e);
   }
 
   /** New programs and libraries: look at an exec'd process, and at a TLS library being opened. */

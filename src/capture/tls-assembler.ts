@@ -90,7 +90,7 @@ export class TlsAssembler {
       type: 'tls.data',
       pid: c.pid, tid: c.tid, uid: c.uid, comm: c.comm, tsNs: c.tsNs,
       connId: c.connId, fd: c.fd, direction: c.direction, func: c.func,
-      totalLen: c.totalLen, data, truncated: c.truncated, incomplete,
+      totalLen: c.totalLen, data, truncated: c.truncated, incomplete, socket: null,
     };
   }
 }

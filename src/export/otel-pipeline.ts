@@ -29,6 +29,7 @@ export interface LogSpec {
 }
 
 interface ProcessProviders {
+  attrs: AttributeMap;
   attrsKey: string;
   tracer: Tracer;
   logger: OtelLogger;
@@ -97,15 +98,19 @@ export class OtelPipeline {
 
   /** The providers of a process, made again when its resource changed (e.g. its container id was learnt). */
   private providersFor(pid: number, attrs: AttributeMap): ProcessProviders {
-    const attrsKey = JSON.stringify(attrs);
     const known = this.providers.get(pid);
-    if (known && known.attrsKey === attrsKey) return known;
+    if (known && known.attrs === attrs) return known;
+    const attrsKey = JSON.stringify(attrs);
+    if (known && known.attrsKey === attrsKey) {
+      known.attrs = attrs;
+      return known;
+    }
     const resource = resourceFromAttributes(attrs);
     // The processors are shared and owned by this pipeline: a provider is
     // never shut down itself, only dropped.
     const tracer = new BasicTracerProvider({ resource, spanProcessors: this.spanProcessors }).getTracer(SCOPE_NAME, SCOPE_VERSION);
     const logger = new LoggerProvider({ resource, processors: this.logProcessors }).getLogger(SCOPE_NAME, SCOPE_VERSION);
-    const made = { attrsKey, tracer, logger };
+    const made = { attrs, attrsKey, tracer, logger };
     this.providers.set(pid, made);
     return made;
   }

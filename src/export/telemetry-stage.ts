@@ -5,6 +5,7 @@ import os from 'node:os';
 import type { SensorEvent } from '../capture/sensor.js';
 import type { SensorConfig } from '../config.js';
 import { ProcessTable } from '../model/processes.js';
+import { BoundedLru } from '../util/lru.js';
 import { HttpTracker } from '../streams/http-tracker.js';
 import type { TrackerStats } from '../streams/http-tracker.js';
 import type { MonotonicClock } from '../util/clock.js';
@@ -42,6 +43,7 @@ export class TelemetryStage {
   private readonly resourceOpts: ResourceOptions;
   private readonly logOpts: LogOptions;
   private timer: NodeJS.Timeout | null = null;
+  private readonly resources = new BoundedLru<number, { fingerprint: string; attrs: AttributeMap }>(16_384);
   private handlerErrors = 0;
 
   constructor(
@@ -140,7 +142,14 @@ export class TelemetryStage {
     this.pipeline.emitSpan(pid, this.resourceOf(pid, comm), httpSpan(x, this.spanOpts));
   }
 
+  /** The same object while nothing about the process changed, so the pipeline can compare by reference. */
   private resourceOf(pid: number, comm: string): AttributeMap {
-    return processResourceAttributes(this.processes.observe(pid, comm), this.resourceOpts);
+    const p = this.processes.observe(pid, comm);
+    const fingerprint = `${p.exePath}|${p.containerId}|${p.ppid}|${p.argv.length}|${p.comm}`;
+    const cached = this.resources.get(pid);
+    if (cached && cached.fingerprint === fingerprint) return cached.attrs;
+    const attrs = processResourceAttributes(p, this.resourceOpts);
+    this.resources.set(pid, { fingerprint, attrs });
+    return attrs;
   }
 }

@@ -11,6 +11,11 @@ import { BoundedLru } from '../util/lru.js';
 
 const CLOSE_GRACE_MS = 250;
 
+/** pid + SSL*: user-space pointers are below 2^53, so Number() is exact and cheaper to print than a bigint. */
+export function connKey(pid: number, connId: bigint): string {
+  return `${pid}:${Number(connId)}`;
+}
+
 export interface ExchangeMeta {
   pid: number;
   tid: number;
@@ -80,7 +85,7 @@ export class HttpTracker {
   }
 
   onTls(e: CorrelatedTls): void {
-    const key = `${e.pid}:${e.connId}`;
+    const key = connKey(e.pid, e.connId);
     let t = this.conns.get(key);
     if (t === 'other') return;
     if (!t) {
@@ -120,7 +125,7 @@ export class HttpTracker {
    * CLOSE_GRACE_MS so that those bytes are parsed first.
    */
   onClose(pid: number, connId: bigint, tsNs: bigint): void {
-    this.closeLater(`${pid}:${connId}`, tsNs);
+    this.closeLater(connKey(pid, connId), tsNs);
   }
 
   /** The process exited: all its connections are closed (after the same grace). */

@@ -2,6 +2,8 @@
 // eviction is counted (house rule: no unbounded table, no silent drop).
 export class BoundedLru<K, V> {
   private readonly map = new Map<K, V>();
+  /** The most recently used key: touching it again needs no reordering. */
+  private newest: K | undefined;
   /** Entries pushed out by the cap since creation. */
   evictions = 0;
 
@@ -18,9 +20,10 @@ export class BoundedLru<K, V> {
 
   get(key: K): V | undefined {
     const v = this.map.get(key);
-    if (v !== undefined) {
+    if (v !== undefined && key !== this.newest) {
       this.map.delete(key);
       this.map.set(key, v);
+      this.newest = key;
     }
     return v;
   }
@@ -35,8 +38,9 @@ export class BoundedLru<K, V> {
   }
 
   set(key: K, value: V): void {
-    if (this.map.has(key)) this.map.delete(key);
+    if (key !== this.newest && this.map.has(key)) this.map.delete(key);
     this.map.set(key, value);
+    this.newest = key;
     while (this.map.size > this.capacity) {
       const oldest = this.map.keys().next();
       if (oldest.done) break;
@@ -49,6 +53,7 @@ export class BoundedLru<K, V> {
   }
 
   delete(key: K): boolean {
+    if (key === this.newest) this.newest = undefined;
     return this.map.delete(key);
   }
 
@@ -61,6 +66,7 @@ export class BoundedLru<K, V> {
   }
 
   clear(): void {
+    this.newest = undefined;
     this.map.clear();
   }
 }
