@@ -223,6 +223,54 @@ const schema = {
       default: '',
       env: 'OTEL_RESOURCE_ATTRIBUTES',
     },
+    bspScheduleDelayMs: {
+      doc: 'Delay between two span exports (ms).',
+      format: integerFormat(0, 3600000),
+      default: 5000,
+      env: 'OTEL_BSP_SCHEDULE_DELAY',
+    },
+    bspMaxQueueSize: {
+      doc: 'Spans waiting for export at most; more are dropped and counted.',
+      format: integerFormat(1, 10000000),
+      default: 2048,
+      env: 'OTEL_BSP_MAX_QUEUE_SIZE',
+    },
+    bspMaxExportBatchSize: {
+      doc: 'Spans per export request at most.',
+      format: integerFormat(1, 10000000),
+      default: 512,
+      env: 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
+    },
+    bspExportTimeoutMs: {
+      doc: 'Time allowed for one span export (ms).',
+      format: integerFormat(1, 3600000),
+      default: 30000,
+      env: 'OTEL_BSP_EXPORT_TIMEOUT',
+    },
+    blrpScheduleDelayMs: {
+      doc: 'Delay between two log record exports (ms).',
+      format: integerFormat(0, 3600000),
+      default: 1000,
+      env: 'OTEL_BLRP_SCHEDULE_DELAY',
+    },
+    blrpMaxQueueSize: {
+      doc: 'Log records waiting for export at most; more are dropped and counted.',
+      format: integerFormat(1, 10000000),
+      default: 2048,
+      env: 'OTEL_BLRP_MAX_QUEUE_SIZE',
+    },
+    blrpMaxExportBatchSize: {
+      doc: 'Log records per export request at most.',
+      format: integerFormat(1, 10000000),
+      default: 512,
+      env: 'OTEL_BLRP_MAX_EXPORT_BATCH_SIZE',
+    },
+    blrpExportTimeoutMs: {
+      doc: 'Time allowed for one log record export (ms).',
+      format: integerFormat(1, 3600000),
+      default: 30000,
+      env: 'OTEL_BLRP_EXPORT_TIMEOUT',
+    },
     captureClientRequestHeaders: {
       doc: 'Request headers recorded as http.request.header.* attributes on client spans (comma-separated names).',
       format: 'comm-list-any',
@@ -335,6 +383,14 @@ export type SensorConfig = {
     logsProtocol: OtlpProtocolName | '';
     semconvOptIn: string;
     resourceAttributes: string;
+    bspScheduleDelayMs: number;
+    bspMaxQueueSize: number;
+    bspMaxExportBatchSize: number;
+    bspExportTimeoutMs: number;
+    blrpScheduleDelayMs: number;
+    blrpMaxQueueSize: number;
+    blrpMaxExportBatchSize: number;
+    blrpExportTimeoutMs: number;
     captureClientRequestHeaders: string[];
     captureClientResponseHeaders: string[];
     captureServerRequestHeaders: string[];

@@ -42,7 +42,10 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
     const processors = makeProcessors(config.exporter as ExporterKind[], {
       traces: config.otel.tracesProtocol || config.otel.protocol,
       logs: config.otel.logsProtocol || config.otel.protocol,
-    }, out);
+    }, out, {
+      spans: { scheduledDelayMillis: config.otel.bspScheduleDelayMs, maxQueueSize: config.otel.bspMaxQueueSize, maxExportBatchSize: config.otel.bspMaxExportBatchSize, exportTimeoutMillis: config.otel.bspExportTimeoutMs },
+      logs: { scheduledDelayMillis: config.otel.blrpScheduleDelayMs, maxQueueSize: config.otel.blrpMaxQueueSize, maxExportBatchSize: config.otel.blrpMaxExportBatchSize, exportTimeoutMillis: config.otel.blrpExportTimeoutMs },
+    });
     exportCounters = processors.counters;
     const pipeline = new OtelPipeline(processors.spans, processors.logs, clock);
     const telemetry = new TelemetryStage(config, pipeline, clock, log);

@@ -88,10 +88,18 @@ export interface Processors {
 
 const emptyStats = (): RetryStats => ({ exported: 0, failedAttempts: 0, retriedItems: 0, droppedItems: 0, queued: 0, lastError: '' });
 
+export interface BatchSettings {
+  scheduledDelayMillis: number;
+  maxQueueSize: number;
+  maxExportBatchSize: number;
+  exportTimeoutMillis: number;
+}
+
 export function makeProcessors(
   kinds: ExporterKind[],
   protocols: { traces: OtlpProtocol; logs: OtlpProtocol },
   out: LineWriter,
+  batch: { spans: BatchSettings; logs: BatchSettings },
   retry: RetryOptions = { maxItems: 16_384, initialBackoffMs: 500, maxBackoffMs: 5_000 },
 ): Processors {
   const counters: ExportCounters = { spans: emptyStats(), logs: emptyStats() };
@@ -101,10 +109,10 @@ export function makeProcessors(
     if (kind === 'otlp') {
       const se = new RetryingExporter<ReadableSpan>(otlpSpanExporter(protocols.traces), retry);
       counters.spans = se.stats;
-      spans.push(new BatchSpanProcessor(se));
+      spans.push(new BatchSpanProcessor(se, batch.spans));
       const le = new RetryingExporter<ReadableLogRecord>(otlpLogExporter(protocols.logs), retry);
       counters.logs = le.stats;
-      logs.push(new BatchLogRecordProcessor({ exporter: le }));
+      logs.push(new BatchLogRecordProcessor({ exporter: le, ...batch.logs }));
     } else {
       const json = kind === 'jsonl';
       spans.push(new SimpleSpanProcessor(new LineSpanExporter(out, json ? (s) => JSON.stringify(spanToJson(s)) : spanToLine)));
