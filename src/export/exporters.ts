@@ -28,34 +28,15 @@ export interface ExportCounters {
   logs: RetryStats;
 }
 
-class LineSpanExporter implements SpanExporter {
+/** Writes each span or log record as one line (console, jsonl); works as a span and a log exporter. */
+class LineExporter<T> {
   constructor(
     private readonly out: LineWriter,
-    private readonly format: (s: ReadableSpan) => string,
+    private readonly format: (item: T) => string,
   ) {}
 
-  export(spans: ReadableSpan[], done: (r: ExportResult) => void): void {
-    for (const s of spans) this.out.write(this.format(s));
-    done({ code: ExportResultCode.SUCCESS });
-  }
-
-  shutdown(): Promise<void> {
-    return this.out.flush();
-  }
-
-  forceFlush(): Promise<void> {
-    return this.out.flush();
-  }
-}
-
-class LineLogExporter implements LogRecordExporter {
-  constructor(
-    private readonly out: LineWriter,
-    private readonly format: (l: ReadableLogRecord) => string,
-  ) {}
-
-  export(logs: ReadableLogRecord[], done: (r: ExportResult) => void): void {
-    for (const l of logs) this.out.write(this.format(l));
+  export(items: T[], done: (r: ExportResult) => void): void {
+    for (const item of items) this.out.write(this.format(item));
     done({ code: ExportResultCode.SUCCESS });
   }
 
@@ -115,8 +96,8 @@ export function makeProcessors(
       logs.push(new BatchLogRecordProcessor({ exporter: le, ...batch.logs }));
     } else {
       const json = kind === 'jsonl';
-      spans.push(new SimpleSpanProcessor(new LineSpanExporter(out, json ? (s) => JSON.stringify(spanToJson(s)) : spanToLine)));
-      logs.push(new SimpleLogRecordProcessor({ exporter: new LineLogExporter(out, json ? (l) => JSON.stringify(logToJson(l)) : logToLine) }));
+      spans.push(new SimpleSpanProcessor(new LineExporter<ReadableSpan>(out, json ? (s) => JSON.stringify(spanToJson(s)) : spanToLine)));
+      logs.push(new SimpleLogRecordProcessor({ exporter: new LineExporter<ReadableLogRecord>(out, json ? (l) => JSON.stringify(logToJson(l)) : logToLine) }));
     }
   }
   return { spans, logs, counters };
