@@ -13,6 +13,7 @@ import os from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BPFTRACE_BIN, Cleanup, startCallCounter, startFloor, startSensor } from './background.js';
 import type { SensorCounters } from './background.js';
+import { readKernelCounters } from './kernel-counters.js';
 import { clockTicksPerSecond, machineBusyTicks, processTicks, selfTicks } from './cpu.js';
 import { describeHolders, foreignBpfHolders } from './foreign-bpf.js';
 import type { BpfHolder } from './foreign-bpf.js';
@@ -107,6 +108,8 @@ interface Measurement {
   sensorCpu: number | null;
   /** Printed by the sensor when it stopped: covers warm-up and measured window. */
   counters: SensorCounters | null;
+  /** The sensor's kernel counters read from its BPF map just before SIGTERM, or why not. */
+  mapCounters: Record<string, number> | string | null;
   /** Other processes holding tracing BPF programs before or after the measured window. */
   foreign: BpfHolder[];
 }
@@ -182,12 +185,15 @@ async function measure(ctx: Context, workload: Workload, config: ConfigName): Pr
     const [nginxCpu, machineCpu, sensorCpu, wrkCpu, benchCpu] = [0, 1, 2, 3, 4].map(secs) as [number, number, number, number, number];
     const ours = new Set([floor?.pid ?? -1, sensor?.pid ?? -1]);
     const foreign = union(foreignBefore, await foreignBpfHolders(ours));
+    const mapCounters = sensor
+      ? await readKernelCounters(sensor.pid).catch((err: unknown) => `cannot read: ${(err as Error).message}`)
+      : null;
     if (sensor) counters = await sensor.stop();
     return {
       workload, config, warmup, measured,
       nginxCpu, wrkCpu, machineCpu, sensorCpu: sensor ? sensorCpu : null,
       otherCpu: machineCpu - nginxCpu - wrkCpu - sensorCpu - benchCpu,
-      counters, foreign,
+      counters, mapCounters, foreign,
     };
   } finally {
     await floor?.stop();
@@ -288,7 +294,6 @@ function deliveryTable(ms: readonly Measurement[], calibrations: ReadonlyMap<Wor
     const requests = m.warmup.requests + m.measured.requests;
     const records = c.user.records ?? 0;
     const calls = c.user.tlsCalls ?? 0;
-    const userLoss = nonZero(c.user, ['malformedRecords', 'tlsIncompleteCalls', 'tlsEvictedCalls']);
     const cal = calibrations.get(m.workload);
     const expectedPerRequest = cal ? cal.calls / cal.requests : NaN;
     const missing = 1 - calls / (expectedPerRequest * requests);
@@ -298,17 +303,34 @@ function deliveryTable(ms: readonly Measurement[], calibrations: ReadonlyMap<Wor
       num(records / loadedSeconds), num(calls / loadedSeconds),
       num(calls / requests, 2),
       num(expectedPerRequest, 2),
-      Number.isFinite(missing) ? `${(missing * 100).toFixed(1)}%` : 'n/a',
-      nonZero(c.kernel, DROP_COUNTERS),
-      num(c.kernel.tls_truncated_calls ?? 0),
-      userLoss,
+      Number.isFinite(missing) ? `${(Math.abs(missing) < 0.0005 ? 0 : missing * 100).toFixed(1)}%` : 'n/a',
+      nonZero(c.user, ['malformedRecords', 'tlsIncompleteCalls', 'tlsEvictedCalls']),
       num(c.outputDropped),
     ];
   });
   return renderTable(
-    ['workload', 'records', 'TLS calls', 'loaded s', 'records/s', 'TLS calls/s', 'calls/req', 'expected/req', 'not seen', 'kernel drops', 'truncated', 'user-side losses', 'output dropped'],
+    ['workload', 'records', 'TLS calls', 'loaded s', 'records/s', 'TLS calls/s', 'calls/req', 'expected/req', 'not seen', 'user-side losses', 'output dropped'],
     rows,
   );
+}
+
+function dropTable(ms: readonly Measurement[]): string {
+  const rows: string[][] = [];
+  for (const m of ms) {
+    if (!m.counters) continue;
+    const fromMap = m.mapCounters;
+    if (typeof fromMap === 'string') rows.push([m.workload.name, 'BPF map, before SIGTERM', fromMap, '']);
+    else if (fromMap) rows.push([m.workload.name, 'BPF map, before SIGTERM', nonZero(fromMap, DROP_COUNTERS), num(fromMap.tls_truncated_calls ?? 0)]);
+    rows.push([m.workload.name, 'sensor\'s final counters', nonZero(m.counters.kernel, DROP_COUNTERS), num(m.counters.kernel.tls_truncated_calls ?? 0)]);
+  }
+  return renderTable(['workload', 'read from', 'kernel drops (non-zero)', 'truncated calls'], rows);
+}
+
+/** Workloads whose drop counters differ between the BPF map and the sensor's own report. */
+function disagreements(ms: readonly Measurement[]): string[] {
+  return ms.filter((m) => m.counters && m.mapCounters && typeof m.mapCounters === 'object')
+    .filter((m) => DROP_COUNTERS.some((n) => ((m.mapCounters as Record<string, number>)[n] ?? 0) > ((m.counters as SensorCounters).kernel[n] ?? 0)))
+    .map((m) => m.workload.name);
 }
 
 function plural(n: number, word: string): string {
@@ -425,12 +447,21 @@ async function main(): Promise<void> {
     out();
     out(deliveryTable(results, calibrations));
     out();
+    out(dropTable(results));
+    const differ = disagreements(results);
+    if (differ.length > 0) {
+      out();
+      out(`   NOTE (${differ.join(', ')}): the sensor's "final counters" line shows fewer kernel drops than its BPF map held`);
+      out('   a moment before; the map figures are the ones to trust.');
+    }
+    out();
     out('   calls/req: the sensor\'s TLS calls per wrk request (warm-up + measured). expected/req: successful SSL calls per');
     out(`   request by wrk and nginx, counted by a bpftrace uretprobe counter in a separate ${CALIBRATION_SECONDS} s run (not measured above).`);
     out('   not seen: 1 - calls/req / expected/req, the share of successful SSL calls the sensor never reported');
     out('   (TLS traffic of other processes on the host would push it down, even below 0).');
-    out('   kernel drops: tls_ring_full, event_ring_full, ssl_calls_table_full, tls_read_failed, syscall_args_table_full, target_pids_full');
-    out('   user-side losses: malformedRecords, tlsIncompleteCalls, tlsEvictedCalls; output dropped: lines the sensor could not write');
+    out('   user-side losses: malformedRecords, tlsIncompleteCalls, tlsEvictedCalls; output dropped: lines the sensor could not write.');
+    out('   kernel drops: tls_ring_full, event_ring_full, ssl_calls_table_full, tls_read_failed, syscall_args_table_full,');
+    out('   target_pids_full; read by bpftool from the sensor\'s "counters" map after the measured run, and as the sensor logs them.');
   } finally {
     clearTimeout(deadline);
     await cleanup.runAll();

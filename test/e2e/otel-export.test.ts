@@ -225,3 +225,26 @@ describe('a collector outage', () => {
     assert.equal(sensor.child.exitCode, null);
   });
 });
+
+describe('shutdown', () => {
+  test('SIGTERM with a dead collector: exit 0 within 5 s, counters logged', { timeout: 60_000 }, async (t) => {
+    const nginx = await startNginx();
+    t.after(() => nginx.stop());
+    const progs = await namedPrograms({ curl: '/usr/bin/curl' });
+    t.after(() => progs.cleanup());
+    const deadPort = await freePort();
+    const sensor = await startSensor(['--comm', progs.comm('curl')], {
+      format: null,
+      env: { OISP_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${deadPort}`, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' },
+    });
+    const r = await runCommand(progs.path('curl'), ['-sk', '--http1.1', `${nginx.url}/`]);
+    assert.equal(r.code, 0);
+    const started = performance.now();
+    const code = await sensor.stop();
+    const took = performance.now() - started;
+    assert.equal(code, 0, sensor.stderr());
+    assert.ok(took < 5000, `exit took ${Math.round(took)} ms`);
+    assert.match(sensor.stderr(), /stopping: SIGTERM/);
+    assert.match(sensor.stderr(), /final counters/);
+  });
+});

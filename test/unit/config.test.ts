@@ -59,3 +59,21 @@ test('every option has a doc, a default and an OISP_ (or standard OTEL_) variabl
   }
   assert.equal(new Set(opts.map((o) => o.env)).size, opts.length);
 });
+
+test('OISP_CONFIG names a JSON file with the schema keys; the environment wins over it', async () => {
+  const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'oisp-config-'));
+  try {
+    const file = join(dir, 'oisp.json');
+    await writeFile(file, JSON.stringify({ capture: { maxCaptureBytes: 1024 }, http: { exchangeTimeoutMs: 5000 } }));
+    const c = loadConfig({ OISP_CONFIG: file, OISP_EXCHANGE_TIMEOUT_MS: '7000' });
+    assert.equal(c.capture.maxCaptureBytes, 1024);
+    assert.equal(c.http.exchangeTimeoutMs, 7000);
+    await writeFile(file, JSON.stringify({ capture: { maxCaptureBytes: 'x' } }));
+    assert.throws(() => loadConfig({ OISP_CONFIG: file }), /invalid OISP_MAX_CAPTURE_BYTES="x"/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
