@@ -18,7 +18,7 @@ import { clockTicksPerSecond, machineBusyTicks, processTicks, selfTicks } from '
 import { describeHolders, foreignBpfHolders } from './foreign-bpf.js';
 import type { BpfHolder } from './foreign-bpf.js';
 import { micros, num, ratio, renderTable } from './table.js';
-import { Wrk, WRK_BIN } from './wrk.js';
+import { TASKSET_BIN, Wrk, WRK_BIN } from './wrk.js';
 import type { WrkResult } from './wrk.js';
 import { NGINX_BIN, runCommand, startNginx } from '../test/helpers/tls-fixtures.js';
 import type { NginxServer } from '../test/helpers/tls-fixtures.js';
@@ -51,6 +51,8 @@ interface Settings {
   threads: number;
   connections: number;
   workloads: Workload[];
+  /** Pin the nginx worker to CPU 0 and wrk to CPU 1 (the sensor and bpftrace run anywhere). */
+  pin: boolean;
   /**
    * Before each row, wait up to this long for a quiet machine: no other process holding tracing
    * BPF programs, and less than QUIET_BUSY_CORES of CPU in use. 0: do not wait (only report).
@@ -58,12 +60,17 @@ interface Settings {
   waitQuietSeconds: number;
 }
 
+/** A bad BENCH_* value: printed as one line, without a stack. */
+class SettingsError extends Error {
+  override name = 'SettingsError';
+}
+
 function intFromEnv(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new Error(`${name}=${raw} is not allowed: give an integer from ${min} to ${max}`);
+    throw new SettingsError(`${name}=${raw} is not allowed: give an integer from ${min} to ${max}`);
   }
   return n;
 }
@@ -72,10 +79,10 @@ function readSettings(): Settings {
   const names = (process.env.BENCH_WORKLOADS ?? 'tiny,64k').split(',').map((s) => s.trim()).filter(Boolean);
   const workloads = names.map((n) => {
     const w = WORKLOADS[n];
-    if (!w) throw new Error(`BENCH_WORKLOADS=${process.env.BENCH_WORKLOADS} is not allowed: use a comma-separated list of ${Object.keys(WORKLOADS).join(', ')}`);
+    if (!w) throw new SettingsError(`BENCH_WORKLOADS=${process.env.BENCH_WORKLOADS} is not allowed: use a comma-separated list of ${Object.keys(WORKLOADS).join(', ')}`);
     return w;
   });
-  if (workloads.length === 0) throw new Error('BENCH_WORKLOADS is empty');
+  if (workloads.length === 0) throw new SettingsError('BENCH_WORKLOADS is empty');
   return {
     seconds: intFromEnv('BENCH_SECONDS', 10, 1, 600),
     warmupSeconds: intFromEnv('BENCH_WARMUP_SECONDS', 2, 1, 60),
@@ -83,6 +90,7 @@ function readSettings(): Settings {
     connections: intFromEnv('BENCH_CONNECTIONS', 8, 1, 1024),
     workloads,
     waitQuietSeconds: intFromEnv('BENCH_WAIT_QUIET_SECONDS', 0, 0, 3600),
+    pin: intFromEnv('BENCH_PIN', 0, 0, 1) === 1,
   };
 }
 
@@ -124,6 +132,21 @@ interface Context {
   sensorReady: string | null;
 }
 
+const NGINX_CPU = 0;
+const WRK_CPU = 1;
+
+function wrkPinnedCpu(settings: Settings): number | undefined {
+  return settings.pin ? WRK_CPU : undefined;
+}
+
+/** Binds nginx's workers to NGINX_CPU (taskset -p). */
+async function pinNginx(nginx: NginxServer): Promise<void> {
+  for (const pid of await nginx.workerPids()) {
+    const r = await runCommand(TASKSET_BIN, ['-p', '-c', String(NGINX_CPU), String(pid)], { timeoutMs: 10_000 });
+    if (r.code !== 0) throw new Error(`taskset -p -c ${NGINX_CPU} ${pid} failed: ${r.stderr}`);
+  }
+}
+
 async function ticksOf(pids: readonly number[]): Promise<number> {
   const all = await Promise.all(pids.map((p) => processTicks(p)));
   return all.reduce((a, b) => a + b, 0);
@@ -162,7 +185,7 @@ function union(a: readonly BpfHolder[], b: readonly BpfHolder[]): BpfHolder[] {
 async function measure(ctx: Context, workload: Workload, config: ConfigName): Promise<Measurement> {
   const { settings, nginx, wrk, cleanup } = ctx;
   const foreignBefore = await foreignAfterWaiting(ctx);
-  const load = { url: `${nginx.url}${workload.path}`, threads: settings.threads, connections: settings.connections };
+  const load = { url: `${nginx.url}${workload.path}`, threads: settings.threads, connections: settings.connections, cpu: wrkPinnedCpu(settings) };
   const floor = config === 'floor' ? await startFloor(LIBSSL, cleanup) : null;
   if (floor) ctx.floorBody = floor.body;
   const sensor = config === 'sensor' ? await startSensor(cleanup) : null;
@@ -213,11 +236,11 @@ async function calibrate(ctx: Context, workload: Workload): Promise<Calibration>
   const counter = await startCallCounter(LIBSSL, cleanup);
   try {
     const result = await wrk.run({
-      url: `${nginx.url}${workload.path}`, threads: settings.threads, connections: settings.connections, seconds: CALIBRATION_SECONDS,
+      url: `${nginx.url}${workload.path}`, threads: settings.threads, connections: settings.connections, cpu: wrkPinnedCpu(settings), seconds: CALIBRATION_SECONDS,
     });
     return { calls: await counter.stop(), requests: result.requests };
   } finally {
-    await counter.stop(); // idempotent: the Child stops once
+    await counter.stop().catch(() => undefined); // a no-op when already stopped above
     await delay(SETTLE_MS);
   }
 }
@@ -258,23 +281,43 @@ function rateTable(ms: readonly Measurement[]): string {
   );
 }
 
+interface Figures {
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+function figures(r: WrkResult): Figures {
+  return { rps: r.requestsPerSecond, p50: r.p50Us, p99: r.p99Us };
+}
+
+/**
+ * Ratios against the mean of "baseline" and "baseline again": the floor and sensor rows run
+ * between the two, so a steady drift of the machine cancels out.
+ */
 function ratioTable(ms: readonly Measurement[], workloads: readonly Workload[]): string {
   const rows: string[][] = [];
   for (const w of workloads) {
-    const get = (c: ConfigName): WrkResult | undefined => ms.find((m) => m.workload === w && m.config === c)?.measured;
-    const base = get('baseline');
+    const get = (c: ConfigName): Figures | undefined => {
+      const m = ms.find((x) => x.workload === w && x.config === c);
+      return m ? figures(m.measured) : undefined;
+    };
+    const first = get('baseline');
+    const again = get('baseline again');
+    const base = first && again
+      ? { rps: (first.rps + again.rps) / 2, p50: (first.p50 + again.p50) / 2, p99: (first.p99 + again.p99) / 2 }
+      : first;
     const floor = get('floor');
     const sensor = get('sensor');
-    const again = get('baseline again');
-    const pairs: [string, WrkResult | undefined, WrkResult | undefined][] = [
+    const pairs: [string, Figures | undefined, Figures | undefined][] = [
       ['floor / baseline', floor, base],
       ['sensor / baseline', sensor, base],
       ['sensor / floor', sensor, floor],
-      ['baseline again / baseline', again, base],
+      ['drift: baseline again / baseline', again, first],
     ];
     for (const [label, a, b] of pairs) {
       if (!a || !b) continue;
-      rows.push([w.name, label, ratio(a.requestsPerSecond, b.requestsPerSecond), ratio(a.p50Us, b.p50Us), ratio(a.p99Us, b.p99Us)]);
+      rows.push([w.name, label, ratio(a.rps, b.rps), ratio(a.p50, b.p50), ratio(a.p99, b.p99)]);
     }
   }
   return renderTable(['workload', 'ratio', 'req/s', 'p50', 'p99'], rows);
@@ -381,16 +424,19 @@ async function main(): Promise<void> {
     const [wrkSsl, nginxSsl, bpftraceVersion, nginxVersion, ticksPerSecond] = await Promise.all([
       libsslOf(WRK_BIN), libsslOf(NGINX_BIN), firstLine(BPFTRACE_BIN, ['--version']), firstLine(NGINX_BIN, ['-v']), clockTicksPerSecond(),
     ]);
-    const wrk = await Wrk.create();
-    cleanup.add(() => wrk.close());
     const nginx = await startNginx();
     cleanup.add(() => nginx.stop());
+    if (settings.pin) await pinNginx(nginx);
+    // Registered after nginx, so cleanup kills a running wrk before it stops nginx.
+    const wrk = await Wrk.create();
+    cleanup.add(() => wrk.close());
     const ctx: Context = { settings, nginx, wrk, cleanup, ticksPerSecond, floorBody: null, sensorReady: null };
 
     const out = (s = ''): void => void process.stdout.write(`${s}\n`);
     out(`oisp-sensor benchmark, ${new Date().toISOString()}`);
     out(`machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Linux ${os.release()}, node ${process.version}`);
-    out(`load: ${WRK_BIN} -t${settings.threads} -c${settings.connections} (${plural(settings.threads, 'thread')}, ${plural(settings.connections, 'keep-alive connection')}, no CPU pinning), HTTP/1.1 over TLS`);
+    const pinning = settings.pin ? `wrk pinned to CPU ${WRK_CPU}, nginx worker to CPU ${NGINX_CPU}` : 'no CPU pinning';
+    out(`load: ${WRK_BIN} -t${settings.threads} -c${settings.connections} (${plural(settings.threads, 'thread')}, ${plural(settings.connections, 'keep-alive connection')}, ${pinning}), HTTP/1.1 over TLS`);
     out(`      to ${nginxVersion.replace(/^nginx version: /, '')} (1 worker, keepalive_requests 10000) on 127.0.0.1; wrk and nginx share the ${os.cpus().length} CPUs with the sensor`);
     out(`      per row: ${settings.warmupSeconds} s warm-up, then ${settings.seconds} s measured; configurations run one after the other`);
     out(`TLS library probed: ${LIBSSL}`);
@@ -440,7 +486,7 @@ async function main(): Promise<void> {
       for (const m of disturbed) out(`       ${m.workload.name} / ${m.config}: ${describeHolders(m.foreign)}`);
     }
     out();
-    out('   ratios (same run)');
+    out('   ratios (same run; "baseline" = mean of the baseline and baseline again rows, which bracket the others)');
     out(ratioTable(results, settings.workloads));
     out();
     out('2. Sensor delivery to JavaScript (counters printed by the sensor on SIGTERM; they cover warm-up + measured window = "loaded s")');
@@ -455,6 +501,7 @@ async function main(): Promise<void> {
       out('   a moment before; the map figures are the ones to trust.');
     }
     out();
+    out('   records: every record from both rings (TLS chunks, and process/file/network events of the whole host).');
     out('   calls/req: the sensor\'s TLS calls per wrk request (warm-up + measured). expected/req: successful SSL calls per');
     out(`   request by wrk and nginx, counted by a bpftrace uretprobe counter in a separate ${CALIBRATION_SECONDS} s run (not measured above).`);
     out('   not seen: 1 - calls/req / expected/req, the share of successful SSL calls the sensor never reported');
@@ -469,6 +516,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  const text = err instanceof SettingsError ? err.message : err instanceof Error ? err.stack ?? err.message : String(err);
+  process.stderr.write(`bench: ${text}\n`);
   process.exitCode = 1;
 });

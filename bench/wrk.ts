@@ -1,12 +1,14 @@
 // Runs wrk against one URL and reads its figures from a Lua `done()` hook, which prints one
 // JSON line (microseconds, exact request counts) instead of wrk's rounded human summary.
 
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runCommand } from '../test/helpers/tls-fixtures.js';
 
 export const WRK_BIN = '/usr/bin/wrk';
+export const TASKSET_BIN = 'taskset';
 
 /** Grace added to the run's own duration before wrk is killed. */
 const WRK_EXTRA_TIMEOUT_MS = 20_000;
@@ -28,6 +30,8 @@ export interface WrkOptions {
   seconds: number;
   threads: number;
   connections: number;
+  /** Run wrk on this CPU only (taskset); undefined: anywhere. */
+  cpu?: number;
 }
 
 export interface WrkResult {
@@ -57,8 +61,20 @@ interface RawResult {
   timeouts: number;
 }
 
-/** A wrk runner owning a private directory for its Lua hook; `close()` removes it. */
+interface Finished {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * A wrk runner owning a private directory for its Lua hook. `close()` kills a wrk still running
+ * (an interrupted benchmark) and removes the directory.
+ */
 export class Wrk {
+  private readonly running = new Set<ChildProcess>();
+
   private constructor(private readonly dir: string, private readonly script: string) {}
 
   static async create(): Promise<Wrk> {
@@ -74,11 +90,12 @@ export class Wrk {
       `-t${o.threads}`, `-c${o.connections}`, `-d${o.seconds}s`, '--timeout', '5s',
       '-s', this.script, o.url,
     ];
-    const result = await runCommand(WRK_BIN, args, { timeoutMs: o.seconds * 1000 + WRK_EXTRA_TIMEOUT_MS });
-    const stdout = result.stdout.toString('utf8');
+    const [cmd, argv] = o.cpu === undefined ? [WRK_BIN, args] : [TASKSET_BIN, ['-c', String(o.cpu), WRK_BIN, ...args]];
+    const result = await this.spawn(cmd, argv, o.seconds * 1000 + WRK_EXTRA_TIMEOUT_MS);
+    const stdout = result.stdout;
     const line = /^WRK_RESULT (\{.*\})$/m.exec(stdout);
     if (result.code !== 0 || !line?.[1]) {
-      throw new Error(`wrk ${args.join(' ')} failed (code ${result.code}): ${stdout}${result.stderr}`);
+      throw new Error(`wrk ${args.join(' ')} failed (code ${result.code}, signal ${result.signal}): ${stdout}${result.stderr}`);
     }
     const raw = JSON.parse(line[1]) as RawResult;
     const errors = raw.connectErrors + raw.readErrors + raw.writeErrors + raw.statusErrors + raw.timeouts;
@@ -96,7 +113,34 @@ export class Wrk {
     };
   }
 
+  /** Runs one wrk to completion; SIGKILLed after `timeoutMs`. */
+  private spawn(cmd: string, args: readonly string[], timeoutMs: number): Promise<Finished> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      this.running.add(child);
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`${cmd} ${args.join(' ')} still running after ${timeoutMs} ms; stderr: ${stderr}`));
+      }, timeoutMs);
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        this.running.delete(child);
+        reject(new Error(`cannot run ${cmd}: ${err.message}`));
+      });
+      child.once('close', (code, signal) => {
+        clearTimeout(timer);
+        this.running.delete(child);
+        resolve({ code, signal, stdout, stderr });
+      });
+    });
+  }
+
   async close(): Promise<void> {
+    for (const child of this.running) child.kill('SIGKILL');
     await rm(this.dir, { recursive: true, force: true });
   }
 }

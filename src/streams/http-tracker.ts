@@ -6,6 +6,7 @@ import type { SocketAddress } from '../capture/events.js';
 import type { CorrelatedTls } from '../capture/sensor.js';
 import type { HttpExchangeRecord } from '../export/http-span.js';
 import { Http1Connection, sniffHttp1 } from '../protocols/http1.js';
+import { Http2Connection, sniffHttp2 } from '../protocols/http2.js';
 import type { Http1Exchange } from '../protocols/http1.js';
 import { BoundedLru } from '../util/lru.js';
 
@@ -35,14 +36,24 @@ export interface TrackerStats {
   exchanges: number;
   parseErrors: number;
   timedOut: number;
-  /** TLS connections whose bytes are not HTTP/1.x (HTTP/2 and others: not decoded yet). */
+  /** TLS connections whose bytes are neither HTTP/1.x nor HTTP/2 (not decoded). */
   otherProtocols: number;
+  http2Connections: number;
   /** Bytes the capture did not hold (truncated calls), fed as gaps. */
   gapBytes: number;
 }
 
+/** What both protocol parsers offer the tracker. */
+interface ExchangeParser {
+  feed(direction: 'write' | 'read', data: Uint8Array, tsNs: bigint): void;
+  gap(direction: 'write' | 'read', bytes: number, tsNs: bigint): void;
+  close(tsNs: bigint): void;
+  expire(cutoffNs: bigint): number;
+  readonly stats: { parseErrors: number };
+}
+
 interface Tracked {
-  parser: Http1Connection;
+  parser: ExchangeParser;
   pid: number;
   tid: number;
   comm: string;
@@ -57,7 +68,7 @@ export class HttpTracker {
   /** Connections whose close was seen, waiting for their last bytes (bounded by the connection table). */
   private readonly closing = new Map<string, { tsNs: bigint; at: number }>();
   private closeTimer: NodeJS.Timeout | null = null;
-  private readonly stats_ = { connectionEvictions: 0, exchanges: 0, timedOut: 0, otherProtocols: 0, gapBytes: 0, parseErrorsClosed: 0 };
+  private readonly stats_ = { connectionEvictions: 0, exchanges: 0, timedOut: 0, otherProtocols: 0, http2Connections: 0, gapBytes: 0, parseErrorsClosed: 0 };
 
   constructor(
     private readonly onExchange: (x: HttpExchangeRecord, meta: ExchangeMeta) => void,
@@ -80,6 +91,7 @@ export class HttpTracker {
       parseErrors,
       timedOut: this.stats_.timedOut,
       otherProtocols: this.stats_.otherProtocols,
+      http2Connections: this.stats_.http2Connections,
       gapBytes: this.stats_.gapBytes,
     };
   }
@@ -89,15 +101,13 @@ export class HttpTracker {
     let t = this.conns.get(key);
     if (t === 'other') return;
     if (!t) {
-      if (e.data.length === 0 || sniffHttp1(e.data) === null) {
+      const parser = this.parserFor(e.direction, e.data, (x) => this.emit(tracked, x));
+      if (!parser) {
         this.stats_.otherProtocols++;
         this.conns.set(key, 'other');
         return;
       }
-      const tracked: Tracked = {
-        parser: new Http1Connection((x) => this.emit(tracked, x), { maxHeaderBytes: this.opts.maxHeaderBytes }),
-        pid: e.pid, tid: e.tid, comm: e.comm, local: null, remote: null, lastNs: e.tsNs,
-      };
+      const tracked: Tracked = { parser, pid: e.pid, tid: e.tid, comm: e.comm, local: null, remote: null, lastNs: e.tsNs };
       t = tracked;
       this.conns.set(key, t);
       let set = this.byPid.get(e.pid);
@@ -185,6 +195,18 @@ export class HttpTracker {
     const set = this.byPid.get(pid);
     set?.delete(key);
     if (set && set.size === 0) this.byPid.delete(pid);
+  }
+
+  /** HTTP/2 from its preface or frames, HTTP/1.x from its first line; null for anything else. */
+  private parserFor(direction: 'write' | 'read', first: Uint8Array, onExchange: (x: Http1Exchange) => void): ExchangeParser | null {
+    if (first.length === 0) return null;
+    const h2 = sniffHttp2(first, direction);
+    if (h2 === 'client-preface' || h2 === 'frames') {
+      this.stats_.http2Connections++;
+      return new Http2Connection(onExchange, { maxHeaderListBytes: this.opts.maxHeaderBytes });
+    }
+    if (sniffHttp1(first) !== null) return new Http1Connection(onExchange, { maxHeaderBytes: this.opts.maxHeaderBytes });
+    return null;
   }
 
   private emit(t: Tracked, x: Http1Exchange): void {
