@@ -2,10 +2,10 @@
 // exec event when it started after the sensor, else from /proc. Bounded (LRU,
 // evictions counted); an exited process is kept for a grace period so its
 // last spans still carry its identity.
-import { readFile, readlink } from 'node:fs/promises';
+import { readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { ProcExecEvent } from '../capture/events.js';
-import { readProcessInfo } from '../discovery/proc.js';
+import { parseCmdline, parseStat } from '../discovery/proc.js';
 import { BoundedLru } from '../util/lru.js';
 
 export interface ProcessIdentity {
@@ -34,7 +34,6 @@ export function containerIdFromCgroup(text: string): string {
 
 export class ProcessTable {
   private readonly table: BoundedLru<number, ProcessIdentity>;
-  private readonly loading = new Set<number>();
 
   constructor(
     capacity = 16384,
@@ -57,8 +56,9 @@ export class ProcessTable {
 
   onExec(e: ProcExecEvent): void {
     const exePath = path.isAbsolute(e.filename) ? e.filename : '';
-    this.table.set(e.pid, { pid: e.pid, ppid: e.ppid, comm: e.comm, exePath, argv: e.argv, containerId: '', exitedNs: null });
-    void this.enrich(e.pid);
+    const p: ProcessIdentity = { pid: e.pid, ppid: e.ppid, comm: e.comm, exePath, argv: e.argv, containerId: '', exitedNs: null };
+    this.enrich(p);
+    this.table.set(e.pid, p);
   }
 
   onExit(pid: number, tsNs: bigint): void {
@@ -66,13 +66,17 @@ export class ProcessTable {
     if (p) p.exitedNs = tsNs;
   }
 
-  /** Makes sure the process is known: a first sighting reads /proc in the background. */
+  /**
+   * Makes sure the process is known: a first sighting reads /proc right away
+   * (a few small procfs reads, once per process), so that its first span
+   * already carries the same resource as its later ones.
+   */
   observe(pid: number, comm: string): ProcessIdentity {
     let p = this.table.get(pid);
     if (!p) {
       p = { pid, ppid: 0, comm, exePath: '', argv: [], containerId: '', exitedNs: null };
+      this.loadFromProc(p);
       this.table.set(pid, p);
-      void this.loadFromProc(pid);
     }
     return p;
   }
@@ -89,34 +93,34 @@ export class ProcessTable {
     return n;
   }
 
-  private async loadFromProc(pid: number): Promise<void> {
-    if (this.loading.has(pid)) return;
-    this.loading.add(pid);
+  private read(p: ProcessIdentity, file: string): string {
     try {
-      const info = await readProcessInfo(pid, this.procRoot);
-      const p = this.table.peek(pid);
-      if (info && p) {
-        p.ppid = info.ppid;
-        p.exePath = p.exePath || info.exe.replace(/ \(deleted\)$/, '');
-        if (p.argv.length === 0) p.argv = info.cmdline;
-      }
-      await this.enrich(pid);
-    } finally {
-      this.loading.delete(pid);
+      return readFileSync(`${this.procRoot}/${p.pid}/${file}`, 'utf8');
+    } catch {
+      return ''; // gone already, or not ours to read: what the event said stays
     }
   }
 
-  /** Container id from the cgroup, and the real executable path (the exec'd path may be a symlink or relative). */
-  private async enrich(pid: number): Promise<void> {
-    const dir = `${this.procRoot}/${pid}`;
-    const [cgroup, exe] = await Promise.all([
-      readFile(`${dir}/cgroup`, 'utf8').catch(() => ''),
-      readlink(`${dir}/exe`).catch(() => ''),
-    ]);
-    const p = this.table.peek(pid);
-    if (!p) return;
-    if (!p.containerId) p.containerId = containerIdFromCgroup(cgroup);
-    // the target of /proc/PID/exe is the real file, where the exec path may be a symlink
-    if (exe) p.exePath = exe.replace(/ \(deleted\)$/, '');
+  private loadFromProc(p: ProcessIdentity): void {
+    const stat = this.read(p, 'stat');
+    if (stat) {
+      try {
+        p.ppid = parseStat(stat).ppid;
+      } catch {
+        // a malformed stat line leaves ppid unknown
+      }
+    }
+    p.argv = parseCmdline(this.read(p, 'cmdline'));
+    this.enrich(p);
+  }
+
+  /** Container id from the cgroup, and the real executable (the exec'd path may be a symlink or relative). */
+  private enrich(p: ProcessIdentity): void {
+    p.containerId = containerIdFromCgroup(this.read(p, 'cgroup'));
+    try {
+      p.exePath = readlinkSync(`${this.procRoot}/${p.pid}/exe`).replace(/ \(deleted\)$/, '');
+    } catch {
+      // exited before we looked: keep the exec'd path
+    }
   }
 }

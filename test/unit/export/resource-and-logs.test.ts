@@ -54,3 +54,17 @@ test('log records: event names, semconv attributes, errno names, filtered opens'
   assert.equal(fileWanted('/data/x', { include: ['/data/'], exclude: [], dropSharedLibraries: false }), true);
   assert.equal(fileWanted('/etc/x', { include: ['/data/'], exclude: [], dropSharedLibraries: false }), false);
 });
+
+test('the process table reads /proc once, at first sight: exe behind a symlink, ppid, argv', async () => {
+  const { ProcessTable } = await import('../../../src/model/processes.js');
+  const t = new ProcessTable(4);
+  const me = t.observe(process.pid, 'node');
+  assert.equal(me.exePath, process.execPath);
+  assert.equal(me.ppid, process.ppid);
+  assert.ok(me.argv.length > 0);
+  const gone = t.observe(4_000_000, 'ghost');
+  assert.equal(gone.exePath, '');
+  t.onExit(4_000_000, 10n);
+  assert.equal(t.sweep(10n + 2n, 1n), 1);
+  assert.equal(t.get(4_000_000), undefined);
+});
