@@ -12,7 +12,7 @@ export interface HttpExchangeRecord {
   /** '1.0', '1.1' or '2' */
   protocolVersion: string;
   request: { method: string; target: string; headers: HeaderList; startNs: bigint; endNs: bigint; bodySize: number };
-  response: { status: number; reason: string; headers: HeaderList; startNs: bigint; endNs: bigint; bodySize: number } | null;
+  response: { status: number; reason: string; headers: HeaderList; trailers?: HeaderList; startNs: bigint; endNs: bigint; bodySize: number } | null;
   /** Why the exchange is incomplete (timed out, closed, parse error). */
   error?: string;
   local: SocketAddress | null;
@@ -93,7 +93,52 @@ function captureHeaders(attrs: SpanAttributes, prefix: string, headers: HeaderLi
   }
 }
 
+/** gRPC status codes that are server errors (RPC conventions); for clients every non-OK code is. */
+const GRPC_SERVER_ERRORS = new Set([2, 4, 12, 13, 14, 15]);
+
+/** grpc-message is percent-encoded on the wire (gRPC over HTTP/2 spec). */
+function percentDecoded(v: string): string {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return v;
+  }
+}
+
+/** gRPC over HTTP/2: the span is named `package.Service/Method` and carries rpc.* attributes. */
+function grpcSpan(x: HttpExchangeRecord, base: SpanSpec): SpanSpec {
+  const path = x.request.target.split('?')[0] ?? '';
+  const [, service = '', method = ''] = /^\/([^/]+)\/([^/]+)$/.exec(path) ?? [];
+  const res = x.response;
+  const statusText = res ? (header(res.trailers ?? [], 'grpc-status') ?? header(res.headers, 'grpc-status')) : undefined;
+  const code = statusText !== undefined && /^\d+$/.test(statusText) ? Number(statusText) : undefined;
+  const a: SpanAttributes = { ...base.attributes, 'rpc.system': 'grpc' };
+  if (service) a['rpc.service'] = service;
+  if (method) a['rpc.method'] = method;
+  if (code !== undefined) a['rpc.grpc.status_code'] = code;
+  const failed =
+    x.error !== undefined || code === undefined
+      ? true
+      : x.role === 'client'
+        ? code !== 0
+        : GRPC_SERVER_ERRORS.has(code);
+  const rawMessage = res ? header(res.trailers ?? [], 'grpc-message') ?? header(res.headers, 'grpc-message') : undefined;
+  const message = x.error ?? (rawMessage !== undefined ? percentDecoded(rawMessage) : undefined);
+  return {
+    ...base,
+    name: service && method ? `${service}/${method}` : base.name,
+    attributes: a,
+    status: failed ? { code: 'error', ...(message ? { message } : {}) } : { code: 'unset' },
+  };
+}
+
 export function httpSpan(x: HttpExchangeRecord, o: HttpSpanOptions): SpanSpec {
+  const span = plainHttpSpan(x, o);
+  const contentType = header(x.request.headers, 'content-type') ?? '';
+  return contentType.startsWith('application/grpc') ? grpcSpan(x, span) : span;
+}
+
+function plainHttpSpan(x: HttpExchangeRecord, o: HttpSpanOptions): SpanSpec {
   const { request: req, response: res } = x;
   const method = req.method.toUpperCase();
   const known = KNOWN_METHODS.has(method);

@@ -216,7 +216,7 @@ export class HttpTracker {
       protocolVersion: x.request.version,
       request: { method: x.request.method, target: x.request.target, headers: x.request.headers, startNs: x.request.startNs, endNs: x.request.endNs, bodySize: x.request.bodySize },
       response: x.response
-        ? { status: x.response.status, reason: x.response.reason, headers: x.response.headers, startNs: x.response.startNs, endNs: x.response.endNs, bodySize: x.response.bodySize }
+        ? { status: x.response.status, reason: x.response.reason, headers: x.response.headers, trailers: x.response.trailers, startNs: x.response.startNs, endNs: x.response.endNs, bodySize: x.response.bodySize }
         : null,
       ...(x.error !== undefined ? { error: x.error } : {}),
       local: t.local,

@@ -110,3 +110,32 @@ test('traceparent and host parsing edge cases', () => {
   assert.deepEqual(splitHost('example.com', 443), { name: 'example.com', port: 443 });
   assert.equal(splitHost(undefined, 443), null);
 });
+
+test('gRPC: name package.Service/Method, rpc.* attributes, status from the trailers', () => {
+  const grpc = (status: string, role: 'client' | 'server', trailersOnly = false): ReturnType<typeof httpSpan> =>
+    httpSpan(
+      exchange({
+        role,
+        protocolVersion: '2',
+        request: { method: 'POST', target: '/helloworld.Greeter/SayHello', headers: [[':authority', 'svc:50051'], ['content-type', 'application/grpc']], startNs: 1n, endNs: 2n, bodySize: 12 },
+        response: {
+          status: 200, reason: '', headers: trailersOnly ? [['grpc-status', status], ['grpc-message', 'not found']] : [['content-type', 'application/grpc']],
+          trailers: trailersOnly ? [] : [['grpc-status', status]], startNs: 3n, endNs: 4n, bodySize: 9,
+        },
+      }),
+      opts('stable'),
+    );
+  const ok = grpc('0', 'client');
+  assert.equal(ok.name, 'helloworld.Greeter/SayHello');
+  assert.equal(ok.attributes['rpc.system'], 'grpc');
+  assert.equal(ok.attributes['rpc.service'], 'helloworld.Greeter');
+  assert.equal(ok.attributes['rpc.method'], 'SayHello');
+  assert.equal(ok.attributes['rpc.grpc.status_code'], 0);
+  assert.equal(ok.attributes['server.address'], 'svc');
+  assert.deepEqual(ok.status, { code: 'unset' });
+  const notFound = grpc('5', 'client', true);
+  assert.equal(notFound.attributes['rpc.grpc.status_code'], 5);
+  assert.deepEqual(notFound.status, { code: 'error', message: 'not found' });
+  assert.deepEqual(grpc('5', 'server', true).status, { code: 'unset' }, 'NOT_FOUND is not a server error');
+  assert.equal(grpc('13', 'server').status.code, 'error');
+});
