@@ -3,6 +3,8 @@
 // server spans), a node http2 client/server pair with concurrent streams, and
 // h2load's 1,000 requests, none lost.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { namedPrograms, startSensor } from '../helpers/sensor-process.js';
 import type { NamedPrograms, SensorProcess } from '../helpers/sensor-process.js';
@@ -92,5 +94,50 @@ server.listen(0, '127.0.0.1', async () => {
     const spans = (): number => receiver.spans.filter(byPid(r.pid, CLIENT)).length;
     await receiver.waitForSpan(() => spans() >= 1000, 30_000, '1000 h2load spans').catch(() => undefined);
     assert.equal(spans(), 1000, `spans from h2load: ${spans()}`);
+  });
+});
+
+describe('a connection already open when the sensor starts', () => {
+  test('HTTP/2 mid-stream: later streams still become spans, no wrong header values', T, async (t) => {
+    const progs = await namedPrograms({ node: process.execPath });
+    t.after(() => progs.cleanup());
+    const { certPath, keyPath } = await makeSelfSignedCert(progs.dir);
+    const script = `const http2 = require('node:http2'); const fs = require('node:fs'); const rl = require('node:readline');
+const server = http2.createSecureServer({ cert: fs.readFileSync('${certPath}'), key: fs.readFileSync('${keyPath}') }, (req, res) => { res.writeHead(200, { 'x-served-by': 'late-test' }); res.end('ok'); });
+server.listen(0, '127.0.0.1', () => {
+  const client = http2.connect('https://127.0.0.1:' + server.address().port, { rejectUnauthorized: false });
+  const one = (p) => new Promise((resolve) => { const s = client.request({ ':path': p, 'x-custom': 'same-value' }); s.resume(); s.on('end', resolve); s.end(); });
+  one('/early').then(() => {
+    console.log('connected');
+    rl.createInterface({ input: process.stdin }).once('line', async () => {
+      for (let n = 1; n <= 4; n++) await one('/late?n=' + n);
+      client.close(); server.close();
+    });
+  });
+});`;
+    const child = spawn(progs.path('node'), ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+    t.after(() => child.kill());
+    const exited = once(child, 'exit');
+    await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => d.toString().includes('connected') && resolve()));
+    const receiver = await startOtlpReceiver();
+    t.after(() => receiver.close());
+    const sensor = await startSensor(['--pid', String(child.pid)], {
+      format: null,
+      env: { OISP_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcEndpoint, OTEL_SEMCONV_STABILITY_OPT_IN: 'http', OTEL_BSP_SCHEDULE_DELAY: '200' },
+    });
+    t.after(() => sensor.stop());
+    child.stdin.end('go\n');
+    await exited;
+    const late = (kind: number) => receiver.spans.filter((s) => s.kind === kind && s.resource['process.pid'] === child.pid);
+    await receiver.waitForSpan(() => late(CLIENT).length >= 4 && late(SERVER).length >= 4, 20_000, 'four client and four server spans');
+    for (const s of [...late(CLIENT), ...late(SERVER)]) {
+      assert.equal(s.attributes['network.protocol.version'], '2');
+      assert.equal(s.attributes['http.response.status_code'], 200);
+      // whatever was decodable is right; what referred to the unknown table is absent, never wrong
+      const method = s.attributes['http.request.method'];
+      assert.ok(method === undefined || method === 'GET' || method === '_OTHER', `method ${String(method)}`);
+      const url = String(s.attributes['url.full'] ?? s.attributes['url.path'] ?? '');
+      assert.ok(url === '' || url.includes('/late?n=') || url.endsWith('/late') || url === '/', `url ${url}`);
+    }
   });
 });
