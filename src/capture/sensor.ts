@@ -72,6 +72,7 @@ export class CaptureSensor {
   private ready = false;
   private stopped = false;
   private pendingScans = 0;
+  private finalKernelCounters: number[] = [];
   private readonly counters: UserCounters = {
     records: 0, batches: 0, malformedRecords: 0, tlsCalls: 0, tlsIncompleteCalls: 0,
     tlsEvictedCalls: 0, tlsUnbound: 0, connectionEvictions: 0, discoveryErrors: 0, attachFailures: 0,
@@ -151,7 +152,7 @@ export class CaptureSensor {
 
   status(): SensorStatus {
     const kernel: Record<string, number> = {};
-    const values = this.native?.counters() ?? [];
+    const values = this.native?.counters() ?? this.finalKernelCounters;
     KERNEL_COUNTER_NAMES.forEach((name, i) => (kernel[name] = values[i] ?? 0));
     return {
       ready: this.ready,
@@ -175,6 +176,8 @@ export class CaptureSensor {
     this.stopped = true;
     try {
       this.native?.drain();
+      // read before close: the map goes with the object
+      if (this.native) this.finalKernelCounters = this.native.counters();
     } finally {
       this.assembler.flush();
       this.bindWait.flush();

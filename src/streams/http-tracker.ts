@@ -41,6 +41,12 @@ export interface TrackerStats {
   http2Connections: number;
   /** Bytes the capture did not hold (truncated calls), fed as gaps. */
   gapBytes: number;
+  /** Every parser counter (HTTP/1.x and HTTP/2: parse errors, HPACK unknown references, evicted streams…), summed. */
+  protocol: Record<string, number>;
+}
+
+function addCounters(into: Record<string, number>, from: object): void {
+  for (const [k, v] of Object.entries(from)) if (typeof v === 'number') into[k] = (into[k] ?? 0) + v;
 }
 
 /** What both protocol parsers offer the tracker. */
@@ -49,7 +55,8 @@ interface ExchangeParser {
   gap(direction: 'write' | 'read', bytes: number, tsNs: bigint): void;
   close(tsNs: bigint): void;
   expire(cutoffNs: bigint): number;
-  readonly stats: { parseErrors: number };
+  /** Counters of the parser (numbers only are summed into the tracker's protocol stats). */
+  readonly stats: object;
 }
 
 interface Tracked {
@@ -68,7 +75,9 @@ export class HttpTracker {
   /** Connections whose close was seen, waiting for their last bytes (bounded by the connection table). */
   private readonly closing = new Map<string, { tsNs: bigint; at: number }>();
   private closeTimer: NodeJS.Timeout | null = null;
-  private readonly stats_ = { connectionEvictions: 0, exchanges: 0, timedOut: 0, otherProtocols: 0, http2Connections: 0, gapBytes: 0, parseErrorsClosed: 0 };
+  /** Parser counters of connections already gone. */
+  private readonly closedTotals: Record<string, number> = {};
+  private readonly stats_ = { connectionEvictions: 0, exchanges: 0, timedOut: 0, otherProtocols: 0, http2Connections: 0, gapBytes: 0 };
 
   constructor(
     private readonly onExchange: (x: HttpExchangeRecord, meta: ExchangeMeta) => void,
@@ -77,13 +86,17 @@ export class HttpTracker {
     this.conns = new BoundedLru(opts.maxConnections, (key, t) => {
       this.stats_.connectionEvictions++;
       this.forget(key);
-      if (t !== 'other') t.parser.close(t.lastNs);
+      if (t !== 'other') {
+        t.parser.close(t.lastNs);
+        addCounters(this.closedTotals, t.parser.stats);
+      }
     });
   }
 
   get stats(): TrackerStats {
-    let parseErrors = this.stats_.parseErrorsClosed;
-    for (const t of this.conns.values()) if (t !== 'other') parseErrors += t.parser.stats.parseErrors;
+    const protocol: Record<string, number> = { ...this.closedTotals };
+    for (const t of this.conns.values()) if (t !== 'other') addCounters(protocol, t.parser.stats);
+    const parseErrors = protocol.parseErrors ?? 0;
     return {
       connections: this.conns.size,
       connectionEvictions: this.stats_.connectionEvictions,
@@ -93,6 +106,7 @@ export class HttpTracker {
       otherProtocols: this.stats_.otherProtocols,
       http2Connections: this.stats_.http2Connections,
       gapBytes: this.stats_.gapBytes,
+      protocol,
     };
   }
 
@@ -186,7 +200,7 @@ export class HttpTracker {
     if (t === 'other') return;
     this.forget(key);
     t.parser.close(tsNs);
-    this.stats_.parseErrorsClosed += t.parser.stats.parseErrors;
+    addCounters(this.closedTotals, t.parser.stats);
   }
 
   private forget(key: string): void {

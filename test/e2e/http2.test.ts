@@ -10,7 +10,7 @@ import { namedPrograms, startSensor } from '../helpers/sensor-process.js';
 import type { NamedPrograms, SensorProcess } from '../helpers/sensor-process.js';
 import { startOtlpReceiver } from '../helpers/otlp-receiver.js';
 import type { OtlpReceiver, ReceivedSpan } from '../helpers/otlp-receiver.js';
-import { makeSelfSignedCert, runCommand, startNginx } from '../helpers/tls-fixtures.js';
+import { freePort, makeSelfSignedCert, runCommand, startNginx } from '../helpers/tls-fixtures.js';
 import type { NginxServer } from '../helpers/tls-fixtures.js';
 
 const T = { timeout: 120_000 };
@@ -121,9 +121,10 @@ server.listen(0, '127.0.0.1', () => {
     await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => d.toString().includes('connected') && resolve()));
     const receiver = await startOtlpReceiver();
     t.after(() => receiver.close());
+    const healthPort = await freePort();
     const sensor = await startSensor(['--pid', String(child.pid)], {
       format: null,
-      env: { OISP_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcEndpoint, OTEL_SEMCONV_STABILITY_OPT_IN: 'http', OTEL_BSP_SCHEDULE_DELAY: '200' },
+      env: { OISP_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcEndpoint, OTEL_SEMCONV_STABILITY_OPT_IN: 'http', OTEL_BSP_SCHEDULE_DELAY: '200', OISP_HEALTH_ADDR: `127.0.0.1:${healthPort}` },
     });
     t.after(() => sensor.stop());
     child.stdin.end('go\n');
@@ -139,5 +140,9 @@ server.listen(0, '127.0.0.1', () => {
       const url = String(s.attributes['url.full'] ?? s.attributes['url.path'] ?? '');
       assert.ok(url === '' || url.includes('/late?n=') || url.endsWith('/late') || url === '/', `url ${url}`);
     }
+    // the header the peers indexed before the sensor started is counted as unknown, not invented
+    const metrics = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
+    const unknown = Number(/^oisp_telemetry_http_protocol_hpack_unknown (\d+)$/m.exec(metrics)?.[1] ?? 0);
+    assert.ok(unknown > 0, `no HPACK unknown references counted:\n${metrics}`);
   });
 });
