@@ -18,6 +18,7 @@ import { clockTicksPerSecond, machineBusyTicks, processTicks, selfTicks } from '
 import { describeHolders, foreignBpfHolders } from './foreign-bpf.js';
 import type { BpfHolder } from './foreign-bpf.js';
 import { micros, num, ratio, renderTable } from './table.js';
+import { pipelineReport } from './pipeline.js';
 import { TASKSET_BIN, Wrk, WRK_BIN } from './wrk.js';
 import type { WrkResult } from './wrk.js';
 import { NGINX_BIN, runCommand, startNginx } from '../test/helpers/tls-fixtures.js';
@@ -53,6 +54,8 @@ interface Settings {
   workloads: Workload[];
   /** Pin the nginx worker to CPU 0 and wrk to CPU 1 (the sensor and bpftrace run anywhere). */
   pin: boolean;
+  /** Seconds per pipeline-throughput measurement (6 of them). */
+  pipelineSeconds: number;
   /**
    * Before each row, wait up to this long for a quiet machine: no other process holding tracing
    * BPF programs, and less than QUIET_BUSY_CORES of CPU in use. 0: do not wait (only report).
@@ -91,6 +94,7 @@ function readSettings(): Settings {
     workloads,
     waitQuietSeconds: intFromEnv('BENCH_WAIT_QUIET_SECONDS', 0, 0, 3600),
     pin: intFromEnv('BENCH_PIN', 0, 0, 1) === 1,
+    pipelineSeconds: intFromEnv('BENCH_PIPELINE_SECONDS', 3, 1, 60),
   };
 }
 
@@ -518,6 +522,12 @@ async function main(): Promise<void> {
     out('   user-side losses: malformedRecords, tlsIncompleteCalls, tlsEvictedCalls; output dropped: lines the sensor could not write.');
     out('   kernel drops: tls_ring_full, event_ring_full, ssl_calls_table_full, tls_read_failed, syscall_args_table_full,');
     out('   target_pids_full; read by bpftool from the sensor\'s "counters" map after the measured run, and as the sensor logs them.');
+    out();
+    out('3. Pipeline throughput without a kernel: recorded records of keep-alive HTTPS exchanges replayed through the sensor\'s');
+    out('   own stages in this process, one core; per OTEL_SEMCONV_STABILITY_OPT_IN mode, without and with OTLP protobuf encoding');
+    out();
+    process.stderr.write('bench: pipeline throughput ...\n');
+    out(await pipelineReport(settings.pipelineSeconds));
   } finally {
     clearTimeout(deadline);
     await cleanup.runAll();
