@@ -10,6 +10,7 @@
 // latin1 string, sliced); only a head split across calls is copied, into a
 // per-direction buffer capped at maxHeaderBytes. Bodies are counted, and the
 // first maxBodyCapture bytes copied when asked; nothing else is kept.
+import { DeferredCallback } from './deferred-callback.js';
 import { Buffer } from 'node:buffer';
 import { Framing, parseFieldLines, parseRequestHead, parseResponseHead, type Headers } from './http1-head.js';
 import { SNIFF_MAX_BYTES, sniffHttp1 } from './http1-sniff.js';
@@ -259,13 +260,15 @@ export class Http1Connection {
   private brokenValue = false;
   private closed = false;
   private upgradedValue = false;
-  /** The first exception thrown by onExchange during the current call, rethrown at its end. */
-  private callbackError: { error: unknown } | null = null;
+
+  /** onExchange, with its exceptions held until the current public call ends. */
+  private readonly deliver: DeferredCallback<Http1Exchange>;
 
   constructor(
-    private readonly onExchange: (x: Http1Exchange) => void,
+    onExchange: (x: Http1Exchange) => void,
     opts: Http1Options = {},
   ) {
+    this.deliver = new DeferredCallback(onExchange);
     this.maxHeaderBytes = nonNegativeInteger('maxHeaderBytes', opts.maxHeaderBytes, DEFAULT_MAX_HEADER_BYTES);
     this.maxBodyCapture = nonNegativeInteger('maxBodyCapture', opts.maxBodyCapture, 0);
     this.maxPipelined = Math.max(1, nonNegativeInteger('maxPipelined', opts.maxPipelined, DEFAULT_MAX_PIPELINED));
@@ -309,7 +312,7 @@ export class Http1Connection {
     const d = direction === 'write' ? this.w : this.r;
     if (d.state === S_SYNC) this.sync(d, data, tsNs);
     else this.run(d, data, 0, tsNs);
-    if (this.callbackError !== null) this.rethrow();
+    this.deliver.rethrowIfAny();
   }
 
   /**
@@ -344,7 +347,7 @@ export class Http1Connection {
         }
       }
     }
-    if (this.callbackError !== null) this.rethrow();
+    this.deliver.rethrowIfAny();
   }
 
   /**
@@ -367,7 +370,7 @@ export class Http1Connection {
       this.stop();
       for (const x of xs) this.emit(x);
     }
-    if (this.callbackError !== null) this.rethrow();
+    this.deliver.rethrowIfAny();
   }
 
   /**
@@ -383,7 +386,7 @@ export class Http1Connection {
     }
     this.trimTombstones();
     for (const x of xs) this.emit(x);
-    if (this.callbackError !== null) this.rethrow();
+    this.deliver.rethrowIfAny();
     return xs.length;
   }
 
@@ -936,22 +939,8 @@ export class Http1Connection {
     }
   }
 
-  /**
-   * Hands x to the consumer. An exception from it must not leave the parser
-   * half-way through a buffer: it is kept and rethrown when the public call ends.
-   */
   private emit(x: Http1Exchange): void {
-    try {
-      this.onExchange(x);
-    } catch (error) {
-      this.callbackError ??= { error };
-    }
-  }
-
-  private rethrow(): never {
-    const e = this.callbackError!;
-    this.callbackError = null;
-    throw e.error;
+    this.deliver.call(x);
   }
 
   /** fail() for callers that answer "did it go well". */

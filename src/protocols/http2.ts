@@ -18,6 +18,7 @@
 // (maxFrameBufferBytes), one header block (maxHeaderListBytes), an HPACK table
 // (maxHeaderTableSize); at most maxOpenStreams streams; body captures of
 // maxBodyCapture bytes. Every drop is counted in `stats`.
+import { DeferredCallback } from './deferred-callback.js';
 import { Buffer } from 'node:buffer';
 import type { Headers } from './http1-head.js';
 import type { Http1Exchange, HttpInformational, HttpRequestInfo, HttpResponseInfo } from './http1.js';
@@ -311,12 +312,15 @@ export class Http2Connection {
   private reqDir: Direction | null = null;
   private brokenValue = false;
   private closed = false;
-  private callbackError: { error: unknown } | null = null;
+
+  /** onExchange, with its exceptions held until the current public call ends. */
+  private readonly deliver: DeferredCallback<Http2Exchange>;
 
   constructor(
-    private readonly onExchange: (x: Http2Exchange) => void,
+    onExchange: (x: Http2Exchange) => void,
     opts: Http2Options = {},
   ) {
+    this.deliver = new DeferredCallback(onExchange);
     this.maxHeaderList = nonNegativeInteger('maxHeaderListBytes', opts.maxHeaderListBytes, 64 * 1024);
     this.maxOpen = Math.max(1, nonNegativeInteger('maxOpenStreams', opts.maxOpenStreams, 1000));
     const tableCap = nonNegativeInteger('maxHeaderTableSize', opts.maxHeaderTableSize, 64 * 1024);
@@ -356,7 +360,7 @@ export class Http2Connection {
     if (this.closed || data.length === 0) return;
     const d = direction === 'write' ? this.w : this.r;
     this.guard(() => this.run(d, data, tsNs));
-    if (this.callbackError !== null) this.rethrow();
+    this.deliver.rethrowIfAny();
   }
 
   /**
@@ -390,7 +394,7 @@ export class Http2Connection {
       }
       this.fail(d, 'bytes lost by the capture');
     });
-    if (this.callbackError !== null) this.rethrow();
+    this.deliver.rethrowIfAny();
   }
 
   /** The connection closed: every open stream is emitted with an error. */
@@ -418,7 +422,7 @@ export class Http2Connection {
       }
       for (const x of xs) this.emit(x);
     });
-    if (this.callbackError !== null) this.rethrow();
+    this.deliver.rethrowIfAny();
   }
 
   /** Emits, with error 'timed out', every stream whose request started before cutoffNs; returns how many. */
@@ -430,7 +434,7 @@ export class Http2Connection {
       }
       for (const x of xs) this.emit(x);
     });
-    if (this.callbackError !== null) this.rethrow();
+    this.deliver.rethrowIfAny();
     return xs.length;
   }
 
@@ -1030,17 +1034,7 @@ export class Http2Connection {
   }
 
   private emit(x: Http2Exchange): void {
-    try {
-      this.onExchange(x);
-    } catch (error) {
-      this.callbackError ??= { error };
-    }
-  }
-
-  private rethrow(): never {
-    const e = this.callbackError!;
-    this.callbackError = null;
-    throw e.error;
+    this.deliver.call(x);
   }
 
   private desync(d: Direction): void {
