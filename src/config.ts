@@ -328,6 +328,32 @@ const schema = {
       env: 'OISP_SERVICE_NAMES',
     },
   },
+  genai: {
+    enabled: {
+      doc: 'Recognise LLM API calls (OpenAI, Azure OpenAI, Anthropic, Gemini, OpenAI-compatible servers) and add gen_ai.* attributes to their spans; their bodies are kept in memory for that, never exported unless content capture is on.',
+      format: 'strict-boolean',
+      default: true,
+      env: 'OISP_GENAI',
+    },
+    captureContent: {
+      doc: 'Export prompts and completions (gen_ai.input.messages, gen_ai.output.messages), capped in size: the OTel GenAI option.',
+      format: 'strict-boolean',
+      default: false,
+      env: 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT',
+    },
+    maxBodyBytes: {
+      doc: 'Body bytes kept per LLM request and response for decoding.',
+      format: integerFormat(1024, 16 * 1024 * 1024),
+      default: 1024 * 1024,
+      env: 'OISP_GENAI_MAX_BODY_BYTES',
+    },
+    maxContentBytes: {
+      doc: 'Largest gen_ai.input.messages / gen_ai.output.messages attribute, when content capture is on.',
+      format: integerFormat(256, 1024 * 1024),
+      default: 16 * 1024,
+      env: 'OISP_GENAI_MAX_CONTENT_BYTES',
+    },
+  },
   files: {
     include: {
       doc: 'Only file opens under these path prefixes become log records (comma-separated; empty: all).',
@@ -397,6 +423,7 @@ export type SensorConfig = {
     captureServerResponseHeaders: string[];
   };
   http: { redactHeaders: string[]; exchangeTimeoutMs: number; maxConnections: number; maxHeaderBytes: number; serviceNames: string[] };
+  genai: { enabled: boolean; captureContent: boolean; maxBodyBytes: number; maxContentBytes: number };
   files: { include: string[]; exclude: string[] };
   healthAddr: string;
   logLevel: 'error' | 'warn' | 'info' | 'debug';

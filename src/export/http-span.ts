@@ -15,6 +15,8 @@ export interface HttpExchangeRecord {
   response: { status: number; reason: string; headers: HeaderList; trailers?: HeaderList; startNs: bigint; endNs: bigint; bodySize: number } | null;
   /** Why the exchange is incomplete (timed out, closed, parse error). */
   error?: string;
+  /** The bodies' first bytes, only for exchanges the tracker was asked to capture (LLM API calls). */
+  bodies?: { request: Buffer; response: Buffer };
   local: SocketAddress | null;
   remote: SocketAddress | null;
 }

@@ -4,13 +4,27 @@
 import { REDACTED } from './http-span.js';
 
 const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^/:@\s]+:)[^@/\s]+@/gi;
+const BEARER = /\b(Bearer\s+)[A-Za-z0-9._~+/=-]+/g;
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** `name: value`, `name=value`, `'name': 'value'` of a redacted header anywhere in an argument (scripts given with -c/-e). */
+function namedValue(names: ReadonlySet<string>): RegExp | null {
+  if (names.size === 0) return null;
+  const alt = [...names].map(escapeRegExp).join('|');
+  return new RegExp(`((?:${alt})['"]?\\s*[:=]\\s*['"]?)(?:Bearer\\s+)?[^\\s'",;}]+`, 'gi');
+}
 
 /** argv with every `Name: value` of a redacted header, and every URL password, replaced. */
 export function scrubArgv(argv: string[], redact: ReadonlySet<string>): string[] {
+  const named = namedValue(redact);
   return argv.map((arg) => {
     let out = arg;
     const colon = out.indexOf(':');
     if (colon > 0 && redact.has(out.slice(0, colon).trim().toLowerCase())) out = `${out.slice(0, colon)}: ${REDACTED}`;
-    return out.replace(URL_PASSWORD, `$1${REDACTED}@`);
+    if (named) out = out.replace(named, `$1${REDACTED}`);
+    return out.replace(BEARER, `$1${REDACTED}`).replace(URL_PASSWORD, `$1${REDACTED}@`);
   });
 }

@@ -12,8 +12,9 @@ import type { MonotonicClock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { eventLog } from './event-log.js';
 import type { LogOptions } from './event-log.js';
-import { DEFAULT_REDACTED_HEADERS, httpSpan } from './http-span.js';
-import type { HttpSpanOptions, SemconvMode } from './http-span.js';
+import { DEFAULT_REDACTED_HEADERS, header, httpSpan } from './http-span.js';
+import type { HttpExchangeRecord, HttpSpanOptions, SemconvMode, SpanSpec } from './http-span.js';
+import { genaiAttributes } from '../genai/decode.js';
 import type { OtelPipeline } from './otel-pipeline.js';
 import { parseResourceAttributes, processResourceAttributes } from './resource.js';
 import type { AttributeMap, ResourceOptions } from './resource.js';
@@ -32,9 +33,15 @@ export interface StageStats {
   spans: number;
   logs: number;
   handlerErrors: number;
+  /** LLM API calls recognised, and what could not be decoded in them (bad JSON, truncated bodies…). */
+  genaiCalls: number;
+  genaiProblems: number;
 }
 
 const PROCESS_GRACE_NS = 60_000_000_000n;
+
+/** Request targets of the LLM APIs whose bodies are kept for GenAI decoding (query ignored). */
+const LLM_PATH = /(\/(chat\/completions|completions|embeddings|responses|messages)|:(stream)?[gG]enerateContent)(\?.*)?$/;
 
 export class TelemetryStage {
   private readonly processes = new ProcessTable();
@@ -45,6 +52,9 @@ export class TelemetryStage {
   private timer: NodeJS.Timeout | null = null;
   private readonly resources = new BoundedLru<number, { fingerprint: string; attrs: AttributeMap }>(16_384);
   private handlerErrors = 0;
+  private genaiCalls = 0;
+  private genaiProblems = 0;
+  private readonly genai: SensorConfig['genai'];
 
   constructor(
     config: SensorConfig,
@@ -52,10 +62,13 @@ export class TelemetryStage {
     private readonly clock: MonotonicClock,
     private readonly log: Logger,
   ) {
+    const genaiBodies = config.genai.maxBodyBytes;
+    this.genai = config.genai;
     this.tracker = new HttpTracker((x, meta) => this.onExchange(x, meta.pid, meta.comm), {
       maxConnections: config.http.maxConnections,
       maxHeaderBytes: config.http.maxHeaderBytes,
       exchangeTimeoutNs: BigInt(config.http.exchangeTimeoutMs) * 1_000_000n,
+      ...(config.genai.enabled ? { bodyCaptureFor: (method: string, target: string) => (method === 'POST' && LLM_PATH.test(target) ? genaiBodies : 0) } : {}),
     });
     this.spanOpts = {
       mode: semconvMode(config.otel.semconvOptIn),
@@ -94,6 +107,8 @@ export class TelemetryStage {
       spans: this.pipeline.stats.spans,
       logs: this.pipeline.stats.logs,
       handlerErrors: this.handlerErrors,
+      genaiCalls: this.genaiCalls,
+      genaiProblems: this.genaiProblems,
     };
   }
 
@@ -138,8 +153,35 @@ export class TelemetryStage {
     if (spec) this.pipeline.emitLog(e.pid, this.resourceOf(e.pid, e.comm), spec);
   }
 
-  private onExchange(x: Parameters<typeof httpSpan>[0], pid: number, comm: string): void {
-    this.pipeline.emitSpan(pid, this.resourceOf(pid, comm), httpSpan(x, this.spanOpts));
+  private onExchange(x: HttpExchangeRecord, pid: number, comm: string): void {
+    const spec = httpSpan(x, this.spanOpts);
+    if (x.bodies) this.addGenAi(x, spec);
+    this.pipeline.emitSpan(pid, this.resourceOf(pid, comm), spec);
+  }
+
+  /** An LLM API call: the span takes the GenAI name and gen_ai.* attributes (HTTP ones kept). */
+  private addGenAi(x: HttpExchangeRecord, spec: SpanSpec): void {
+    const bodies = x.bodies;
+    if (!bodies) return;
+    const host = header(x.request.headers, 'host') ?? header(x.request.headers, ':authority') ?? x.remote?.address ?? '';
+    const result = genaiAttributes({
+      host: host.replace(/:\d+$/, ''),
+      path: x.request.target,
+      requestHeaders: x.request.headers,
+      requestBody: bodies.request,
+      responseStatus: x.response?.status ?? null,
+      responseHeaders: x.response?.headers ?? [],
+      responseBody: bodies.response,
+      requestStartNs: x.request.startNs,
+      captureContent: this.genai.captureContent,
+      maxContentBytes: this.genai.maxContentBytes,
+    });
+    if (!result) return;
+    this.genaiCalls++;
+    this.genaiProblems += result.problems.length;
+    spec.name = result.spanName;
+    Object.assign(spec.attributes, result.attributes);
+    if (result.attributes['error.type'] !== undefined && spec.status.code !== 'error') spec.status = { code: 'error' };
   }
 
   /** The same object while nothing about the process changed, so the pipeline can compare by reference. */

@@ -75,11 +75,22 @@ export interface Http1Exchange {
   upgraded?: boolean;
 }
 
+/** Body bytes to keep for an exchange, from its request head; 0 keeps none. */
+export type BodyCaptureFor = (method: string, target: string, headers: Headers) => number;
+
+/** Upper bound for any body capture, per message. */
+export const MAX_BODY_CAPTURE = 16 * 1024 * 1024;
+
 export interface Http1Options {
   /** Largest head (start line + fields + empty line), and largest trailer section; larger is a parse error. Default 64 KiB. */
   maxHeaderBytes?: number;
   /** Body bytes kept per message (the rest only counted). Default 0. */
   maxBodyCapture?: number;
+  /**
+   * Decides per exchange, from its request head, how many body bytes to keep
+   * each way (overrides maxBodyCapture): e.g. only for LLM API calls.
+   */
+  bodyCaptureFor?: BodyCaptureFor;
   /** Requests waiting for responses; beyond, the oldest is emitted with an error and counted. Default 64. */
   maxPipelined?: number;
 }
@@ -137,6 +148,8 @@ class Pending {
   dead = false;
   res: HttpResponseInfo | null = null;
   informational: HttpInformational[] | null = null;
+  /** Body bytes kept for this exchange, each way (bodyCaptureFor, else maxBodyCapture). */
+  captureLimit = 0;
 
   constructor(
     public req: HttpRequestInfo | null,
@@ -248,6 +261,7 @@ export class Http1Connection {
 
   private readonly maxHeaderBytes: number;
   private readonly maxBodyCapture: number;
+  private readonly bodyCaptureFor: BodyCaptureFor | null;
   private readonly maxPipelined: number;
   private readonly w = new Direction(true);
   private readonly r = new Direction(false);
@@ -271,6 +285,7 @@ export class Http1Connection {
     this.deliver = new DeferredCallback(onExchange);
     this.maxHeaderBytes = nonNegativeInteger('maxHeaderBytes', opts.maxHeaderBytes, DEFAULT_MAX_HEADER_BYTES);
     this.maxBodyCapture = nonNegativeInteger('maxBodyCapture', opts.maxBodyCapture, 0);
+    this.bodyCaptureFor = opts.bodyCaptureFor ?? null;
     this.maxPipelined = Math.max(1, nonNegativeInteger('maxPipelined', opts.maxPipelined, DEFAULT_MAX_PIPELINED));
   }
 
@@ -292,6 +307,13 @@ export class Http1Connection {
   /** Requests waiting for (the end of) their response. */
   get pending(): number {
     return this.live;
+  }
+
+  /** How many body bytes to keep for this request's exchange. */
+  private captureFor(req: HttpRequestInfo): number {
+    if (!this.bodyCaptureFor) return this.maxBodyCapture;
+    const n = this.bodyCaptureFor(req.method, req.target, req.headers);
+    return Number.isInteger(n) && n > 0 ? Math.min(n, MAX_BODY_CAPTURE) : 0;
   }
 
   /** Bytes held in internal buffers (bounded by maxHeaderBytes and maxBodyCapture per direction). */
@@ -622,6 +644,7 @@ export class Http1Connection {
       bodyTruncated: false,
     };
     const e = new Pending(req, h.method === 'HEAD', h.method === 'CONNECT');
+    e.captureLimit = this.captureFor(req);
     const dropped = this.enqueue(e);
     d.entry = e;
     d.message = req;
@@ -684,7 +707,7 @@ export class Http1Connection {
     d.bodySize = 0;
     d.captureLen = 0;
     d.captureStopped = false;
-    d.captureHint = Math.min(length, this.maxBodyCapture);
+    d.captureHint = Math.min(length, d.entry?.captureLimit ?? 0);
     if (chunked) d.startChunkLine();
     else if (untilClose) d.state = S_UNTIL_CLOSE;
     else if (length > 0) {
@@ -693,13 +716,13 @@ export class Http1Connection {
     } else this.endMessage(d);
   }
 
-  /** Counts n body bytes at data[pos], keeping the first maxBodyCapture. */
+  /** Counts n body bytes at data[pos], keeping the first captureLimit of the exchange. */
   private body(d: Direction, data: Uint8Array, pos: number, n: number): void {
     d.bodySize += n;
-    const max = this.maxBodyCapture;
-    if (n === 0 || d.captureLen >= max || d.captureStopped) return;
     const e = d.entry;
     if (e === null || e.dead) return;
+    const max = e.captureLimit;
+    if (n === 0 || d.captureLen >= max || d.captureStopped) return;
     const k = Math.min(n, max - d.captureLen);
     const need = d.captureLen + k;
     if (d.capture === null || d.capture.length < need) {

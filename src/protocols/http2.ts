@@ -21,7 +21,8 @@
 import { DeferredCallback } from './deferred-callback.js';
 import { Buffer } from 'node:buffer';
 import type { Headers } from './http1-head.js';
-import type { Http1Exchange, HttpInformational, HttpRequestInfo, HttpResponseInfo } from './http1.js';
+import type { BodyCaptureFor, Http1Exchange, HttpInformational, HttpRequestInfo, HttpResponseInfo } from './http1.js';
+import { MAX_BODY_CAPTURE } from './http1.js';
 import { HpackDecoder, HpackError } from './hpack.js';
 
 export const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -140,6 +141,8 @@ export interface Http2Options {
   maxHeaderTableSize?: number;
   /** Body bytes kept per message. Default 0. */
   maxBodyCapture?: number;
+  /** Per stream, from its request head: body bytes to keep each way (overrides maxBodyCapture). */
+  bodyCaptureFor?: BodyCaptureFor;
   /** Largest non-DATA frame payload buffered; larger ones are skipped and counted. Default 64 KiB. */
   maxFrameBufferBytes?: number;
 }
@@ -209,6 +212,8 @@ class H2Stream {
   reqBody = new BodyCapture();
   resBody = new BodyCapture();
   unknown = 0;
+  /** Body bytes kept each way (bodyCaptureFor, else maxBodyCapture). */
+  captureLimit = 0;
   constructor(
     readonly id: number,
     req: HttpRequestInfo,
@@ -303,6 +308,7 @@ export class Http2Connection {
   private readonly maxHeaderList: number;
   private readonly maxOpen: number;
   private readonly maxBodyCapture: number;
+  private readonly bodyCaptureFor: BodyCaptureFor | null;
   private readonly maxFrameBuffer: number;
   private readonly w: Direction;
   private readonly r: Direction;
@@ -325,6 +331,7 @@ export class Http2Connection {
     this.maxOpen = Math.max(1, nonNegativeInteger('maxOpenStreams', opts.maxOpenStreams, 1000));
     const tableCap = nonNegativeInteger('maxHeaderTableSize', opts.maxHeaderTableSize, 64 * 1024);
     this.maxBodyCapture = nonNegativeInteger('maxBodyCapture', opts.maxBodyCapture, 0);
+    this.bodyCaptureFor = opts.bodyCaptureFor ?? null;
     this.maxFrameBuffer = Math.max(
       DEFAULT_MAX_FRAME_SIZE,
       nonNegativeInteger('maxFrameBufferBytes', opts.maxFrameBufferBytes, 64 * 1024),
@@ -914,6 +921,7 @@ export class Http2Connection {
       bodyTruncated: false,
     };
     const s = new H2Stream(sid, req);
+    s.captureLimit = this.captureFor(req);
     this.streams.set(sid, s);
     return s;
   }
@@ -928,10 +936,17 @@ export class Http2Connection {
     const cap = isReq ? s.reqBody : s.resBody;
     cap.size += k;
     this.touch(s, d, ts);
-    if (cap.stopped || cap.kept >= this.maxBodyCapture) return;
-    const n = Math.min(k, this.maxBodyCapture - cap.kept);
+    if (cap.stopped || cap.kept >= s.captureLimit) return;
+    const n = Math.min(k, s.captureLimit - cap.kept);
     cap.chunks.push(Buffer.from(data.subarray(p, p + n)));
     cap.kept += n;
+  }
+
+  /** How many body bytes to keep for this request's stream. */
+  private captureFor(req: HttpRequestInfo): number {
+    if (!this.bodyCaptureFor) return this.maxBodyCapture;
+    const n = this.bodyCaptureFor(req.method, req.target, req.headers);
+    return Number.isInteger(n) && n > 0 ? Math.min(n, MAX_BODY_CAPTURE) : 0;
   }
 
   private touch(s: H2Stream, d: Direction, ts: bigint): void {

@@ -6,6 +6,7 @@ import type { SocketAddress } from '../capture/events.js';
 import type { CorrelatedTls } from '../capture/sensor.js';
 import type { HttpExchangeRecord } from '../export/http-span.js';
 import { Http1Connection, sniffHttp1 } from '../protocols/http1.js';
+import type { BodyCaptureFor } from '../protocols/http1.js';
 import { Http2Connection, sniffHttp2 } from '../protocols/http2.js';
 import type { Http1Exchange } from '../protocols/http1.js';
 import { BoundedLru } from '../util/lru.js';
@@ -28,6 +29,8 @@ export interface TrackerOptions {
   maxHeaderBytes: number;
   /** Exchanges waiting longer than this end with an error. */
   exchangeTimeoutNs: bigint;
+  /** Which exchanges keep their bodies (and how much): none when absent. */
+  bodyCaptureFor?: BodyCaptureFor;
 }
 
 export interface TrackerStats {
@@ -217,9 +220,11 @@ export class HttpTracker {
     const h2 = sniffHttp2(first, direction);
     if (h2 === 'client-preface' || h2 === 'frames') {
       this.stats_.http2Connections++;
-      return new Http2Connection(onExchange, { maxHeaderListBytes: this.opts.maxHeaderBytes });
+      return new Http2Connection(onExchange, { maxHeaderListBytes: this.opts.maxHeaderBytes, ...(this.opts.bodyCaptureFor ? { bodyCaptureFor: this.opts.bodyCaptureFor } : {}) });
     }
-    if (sniffHttp1(first) !== null) return new Http1Connection(onExchange, { maxHeaderBytes: this.opts.maxHeaderBytes });
+    if (sniffHttp1(first) !== null) {
+      return new Http1Connection(onExchange, { maxHeaderBytes: this.opts.maxHeaderBytes, ...(this.opts.bodyCaptureFor ? { bodyCaptureFor: this.opts.bodyCaptureFor } : {}) });
+    }
     return null;
   }
 
@@ -233,6 +238,7 @@ export class HttpTracker {
         ? { status: x.response.status, reason: x.response.reason, headers: x.response.headers, trailers: x.response.trailers, startNs: x.response.startNs, endNs: x.response.endNs, bodySize: x.response.bodySize }
         : null,
       ...(x.error !== undefined ? { error: x.error } : {}),
+      ...(x.request.body.length > 0 || (x.response?.body.length ?? 0) > 0 ? { bodies: { request: x.request.body, response: x.response?.body ?? Buffer.alloc(0) } } : {}),
       local: t.local,
       remote: t.remote,
     };

@@ -10,3 +10,10 @@ test('secrets in command lines are replaced, the rest is kept', () => {
     ['curl', '-H', 'Authorization: REDACTED', '-H', 'X-Api-Key: REDACTED', '-H', 'Accept: */*', 'https://bob:REDACTED@example.com/x', 'https://example.com/a:b@c'],
   );
 });
+
+test('secrets inside scripts given on the command line are replaced too', () => {
+  const redact = new Set(DEFAULT_REDACTED_HEADERS);
+  const [script] = scrubArgv([`headers={'Authorization': 'Bearer sk-abc', 'X-Api-Key': "k-1", 'Accept': 'x'}; token = "Bearer eyJhbGciOi.x"`], redact);
+  assert.equal(script, `headers={'Authorization': 'REDACTED', 'X-Api-Key': "REDACTED", 'Accept': 'x'}; token = "Bearer REDACTED"`);
+  assert.deepEqual(scrubArgv(['--api-key=abc123', 'plain'], redact), ['--api-key=REDACTED', 'plain']);
+});
