@@ -11,6 +11,7 @@ import { makeProcessors } from '../export/exporters.js';
 import type { ExportCounters, ExporterKind } from '../export/exporters.js';
 import { flattenCounters, startHealthServer } from '../health/server.js';
 import { startSelfMetrics } from '../export/self-metrics.js';
+import { GenAiMetrics } from '../export/genai-metrics.js';
 import os from 'node:os';
 import { OtelPipeline } from '../export/otel-pipeline.js';
 import { TelemetryStage } from '../export/telemetry-stage.js';
@@ -36,6 +37,17 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
   let stage: TelemetryStage | null = null;
   let exportCounters: ExportCounters | null = null;
   let onEvent: (e: SensorEvent) => void;
+  const readCounters = (): Record<string, number> => {
+    const s = sensor.status();
+    return flattenCounters('', { kernel: s.kernel, user: s.user, telemetry: stage?.stats ?? {}, export: exportCounters ?? {}, output_dropped: out.dropped, ready: s.ready ? 1 : 0 });
+  };
+  const selfMetrics = config.exporter.includes('otlp')
+    ? startSelfMetrics({
+        protocol: config.otel.protocol,
+        intervalMs: config.otel.metricExportIntervalMs,
+        resource: { 'service.name': config.otel.serviceName, 'host.name': os.hostname(), 'process.pid': process.pid },
+      })
+    : null;
   if (rawEvents) {
     onEvent = (e) => out.write(JSON.stringify(eventToJson(e, clock)));
   } else {
@@ -48,7 +60,7 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
     });
     exportCounters = processors.counters;
     const pipeline = new OtelPipeline(processors.spans, processors.logs, clock);
-    const telemetry = new TelemetryStage(config, pipeline, clock, log);
+    const telemetry = new TelemetryStage(config, pipeline, clock, log, selfMetrics ? new GenAiMetrics(selfMetrics.meter) : null);
     telemetry.start();
     stage = telemetry;
     onEvent = (e) => telemetry.onEvent(e);
@@ -68,20 +80,9 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
     log,
   );
 
-  const readCounters = (): Record<string, number> => {
-    const s = sensor.status();
-    return flattenCounters('', { kernel: s.kernel, user: s.user, telemetry: stage?.stats ?? {}, export: exportCounters ?? {}, output_dropped: out.dropped, ready: s.ready ? 1 : 0 });
-  };
+  selfMetrics?.observeCounters(readCounters);
   const health = config.healthAddr ? await startHealthServer(config.healthAddr, { ready: () => sensor.isReady, counters: readCounters }) : null;
   if (health) log.info(`health on ${config.healthAddr}: /healthz /readyz /metrics`);
-  const selfMetrics = config.exporter.includes('otlp')
-    ? startSelfMetrics({
-        protocol: config.otel.protocol,
-        intervalMs: config.otel.metricExportIntervalMs,
-        resource: { 'service.name': config.otel.serviceName, 'host.name': os.hostname(), 'process.pid': process.pid },
-        read: readCounters,
-      })
-    : null;
 
   let stopping: Promise<number> | null = null;
   const stop = (code: number, why: string): Promise<number> => {

@@ -1,6 +1,6 @@
 // The sensor's own counters (records, drops, exchanges, export results) as
 // OTel metrics, exported with the other signals when OTLP is on.
-import type { Attributes } from '@opentelemetry/api';
+import type { Attributes, Meter } from '@opentelemetry/api';
 import { OTLPMetricExporter as GrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPMetricExporter as HttpJsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
@@ -20,32 +20,33 @@ function metricExporter(protocol: OtlpProtocol): PushMetricExporter {
 }
 
 /**
- * Registers one observable per counter name (`oisp.<name>`); values are read
- * from `read()` at each collection. Names ending in a drop or error are
- * monotonic counters; the rest are gauges of the current state.
+ * The sensor's MeterProvider. observeCounters() registers one observable per
+ * counter name (`oisp.<name>`), read at each collection; names ending in a
+ * drop or error are monotonic counters, the rest gauges of the current state.
  */
 export function startSelfMetrics(opts: {
   protocol: OtlpProtocol;
   intervalMs: number;
   resource: Attributes;
-  read: () => Record<string, number>;
-}): { shutdown(): Promise<void> } {
+}): { meter: Meter; observeCounters(read: () => Record<string, number>): void; shutdown(): Promise<void> } {
   const reader = new PeriodicExportingMetricReader({ exporter: metricExporter(opts.protocol), exportIntervalMillis: opts.intervalMs, exportTimeoutMillis: Math.min(30_000, opts.intervalMs) });
   const provider = new MeterProvider({ resource: resourceFromAttributes(opts.resource), readers: [reader] });
   const meter = provider.getMeter(SCOPE_NAME, SCOPE_VERSION);
-  const names = Object.keys(opts.read());
-  const instruments = names.map((name) =>
-    MONOTONIC.test(name)
-      ? meter.createObservableCounter(`oisp.${name}`, { description: `oisp-sensor counter ${name}` })
-      : meter.createObservableGauge(`oisp.${name}`, { description: `oisp-sensor state ${name}` }),
-  );
-  meter.addBatchObservableCallback((result) => {
-    const values = opts.read();
-    names.forEach((name, i) => {
-      const inst = instruments[i];
-      const v = values[name];
-      if (inst && typeof v === 'number' && Number.isFinite(v)) result.observe(inst, v);
-    });
-  }, instruments);
-  return { shutdown: () => provider.shutdown() };
+  const observeCounters = (read: () => Record<string, number>): void => {
+    const names = Object.keys(read());
+    const instruments = names.map((name) =>
+      MONOTONIC.test(name)
+        ? meter.createObservableCounter(`oisp.${name}`, { description: `oisp-sensor counter ${name}` })
+        : meter.createObservableGauge(`oisp.${name}`, { description: `oisp-sensor state ${name}` }),
+    );
+    meter.addBatchObservableCallback((result) => {
+      const values = read();
+      names.forEach((name, i) => {
+        const inst = instruments[i];
+        const v = values[name];
+        if (inst && typeof v === 'number' && Number.isFinite(v)) result.observe(inst, v);
+      });
+    }, instruments);
+  };
+  return { meter, observeCounters, shutdown: () => provider.shutdown() };
 }

@@ -15,6 +15,7 @@ import type { LogOptions } from './event-log.js';
 import { DEFAULT_REDACTED_HEADERS, header, httpSpan } from './http-span.js';
 import type { HttpExchangeRecord, HttpSpanOptions, SemconvMode, SpanSpec } from './http-span.js';
 import { genaiAttributes } from '../genai/decode.js';
+import type { GenAiMetrics } from './genai-metrics.js';
 import type { OtelPipeline } from './otel-pipeline.js';
 import { parseResourceAttributes, processResourceAttributes } from './resource.js';
 import type { AttributeMap, ResourceOptions } from './resource.js';
@@ -61,6 +62,8 @@ export class TelemetryStage {
     private readonly pipeline: OtelPipeline,
     private readonly clock: MonotonicClock,
     private readonly log: Logger,
+    /** GenAI client metrics, when metrics are exported. */
+    private readonly genaiMetrics: GenAiMetrics | null = null,
   ) {
     const genaiBodies = config.genai.maxBodyBytes;
     this.genai = config.genai;
@@ -178,6 +181,16 @@ export class TelemetryStage {
     });
     if (!result) return;
     this.genaiCalls++;
+    if (x.role === 'client' && this.genaiMetrics) {
+      const address = spec.attributes['server.address'] ?? spec.attributes['net.peer.name'];
+      const port = spec.attributes['server.port'] ?? spec.attributes['net.peer.port'];
+      this.genaiMetrics.record({
+        result,
+        durationS: Number(spec.endNs - spec.startNs) / 1e9,
+        ...(typeof address === 'string' ? { serverAddress: address } : {}),
+        ...(typeof port === 'number' ? { serverPort: port } : {}),
+      });
+    }
     this.genaiProblems += result.problems.length;
     spec.name = result.spanName;
     Object.assign(spec.attributes, result.attributes);

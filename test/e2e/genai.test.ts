@@ -47,7 +47,7 @@ describe('LLM API calls (OpenAI-compatible, non-streaming)', () => {
     receiver = await startOtlpReceiver();
     sensor = await startSensor(['--comm', progs.comm('py')], {
       format: null,
-      env: { OISP_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcEndpoint, OTEL_SEMCONV_STABILITY_OPT_IN: 'http', OTEL_BSP_SCHEDULE_DELAY: '200', OISP_FILE_EVENTS: 'false' },
+      env: { OISP_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcEndpoint, OTEL_SEMCONV_STABILITY_OPT_IN: 'http', OTEL_BSP_SCHEDULE_DELAY: '200', OISP_FILE_EVENTS: 'false', OTEL_METRIC_EXPORT_INTERVAL: '1000' },
     });
   });
 
@@ -85,6 +85,16 @@ except urllib.error.HTTPError as e:
     const all = JSON.stringify([receiver.spans, receiver.logs], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
     assert.ok(!all.includes(MARKER), 'prompt text was exported with content capture off');
     assert.ok(!all.includes('sk-secret-key-123'), 'the API key was exported');
+    // and the GenAI client metrics
+    const usage = await receiver.waitForMetric((m) => m.name === 'gen_ai.client.token.usage' && m.points.some((p) => p.attributes['gen_ai.token.type'] === 'input' && p.attributes['gen_ai.request.model'] === 'gpt-4o-mini'), 15_000, 'token usage metric');
+    assert.equal(usage.type, 'histogram');
+    assert.equal(usage.unit, '{token}');
+    const input = usage.points.find((p) => p.attributes['gen_ai.token.type'] === 'input' && p.attributes['gen_ai.request.model'] === 'gpt-4o-mini');
+    assert.equal(input?.sum, 13);
+    assert.equal(input?.attributes['gen_ai.provider.name'], '127.0.0.1');
+    const duration = await receiver.waitForMetric((m) => m.name === 'gen_ai.client.operation.duration', 15_000, 'duration metric');
+    assert.equal(duration.unit, 's');
+    assert.ok((duration.points[0]?.count ?? 0) >= 1);
   });
 
   test('a 429 rate limit: error status and error.type', T, async () => {
