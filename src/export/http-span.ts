@@ -16,7 +16,7 @@ export interface HttpExchangeRecord {
   /** Why the exchange is incomplete (timed out, closed, parse error). */
   error?: string;
   /** The bodies' first bytes, only for exchanges the tracker was asked to capture (LLM API calls). */
-  bodies?: { request: Buffer; response: Buffer };
+  bodies?: { request: Buffer; response: Buffer; responseTimes?: [offset: number, tsNs: bigint][] };
   local: SocketAddress | null;
   remote: SocketAddress | null;
 }
@@ -35,6 +35,8 @@ export interface SpanSpec {
   attributes: SpanAttributes;
   status: { code: 'unset' | 'error'; message?: string };
   parent: SpanParent | null;
+  /** Span events (e.g. the first token of a streamed LLM response). */
+  events?: { name: string; tsNs: bigint; attributes?: SpanAttributes }[];
 }
 
 export interface HttpSpanOptions {

@@ -68,6 +68,7 @@ export class OtelPipeline {
       { kind: spec.kind === 'client' ? SpanKind.CLIENT : SpanKind.SERVER, startTime: toHrTime(this.clock.toEpochNs(spec.startNs)), attributes: spec.attributes },
       parentCtx,
     );
+    for (const ev of spec.events ?? []) span.addEvent(ev.name, ev.attributes ?? {}, toHrTime(this.clock.toEpochNs(ev.tsNs)));
     if (spec.status.code === 'error') span.setStatus({ code: SpanStatusCode.ERROR, ...(spec.status.message ? { message: spec.status.message } : {}) });
     span.end(toHrTime(this.clock.toEpochNs(spec.endNs)));
     this.stats.spans++;

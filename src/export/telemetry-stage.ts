@@ -15,6 +15,7 @@ import type { LogOptions } from './event-log.js';
 import { DEFAULT_REDACTED_HEADERS, header, httpSpan } from './http-span.js';
 import type { HttpExchangeRecord, HttpSpanOptions, SemconvMode, SpanSpec } from './http-span.js';
 import { genaiAttributes } from '../genai/decode.js';
+import { SseParser } from '../genai/sse.js';
 import type { GenAiMetrics } from './genai-metrics.js';
 import type { OtelPipeline } from './otel-pipeline.js';
 import { parseResourceAttributes, processResourceAttributes } from './resource.js';
@@ -40,6 +41,19 @@ export interface StageStats {
 }
 
 const PROCESS_GRACE_NS = 60_000_000_000n;
+
+function isEventStream(headers: [string, string][]): boolean {
+  return (header(headers, 'content-type') ?? '').toLowerCase().startsWith('text/event-stream');
+}
+
+/** The SSE events of a captured body, each with the time of the SSL call that completed it. */
+function timedSseEvents(body: Buffer, times: [number, bigint][]): { data: string; tsNs: bigint }[] {
+  const events: { data: string; tsNs: bigint }[] = [];
+  const parser = new SseParser((e) => events.push({ data: e.data, tsNs: e.tsNs }));
+  times.forEach(([offset, ts], i) => parser.feed(body.subarray(offset, times[i + 1]?.[0] ?? body.length), ts));
+  parser.end();
+  return events;
+}
 
 /** Request targets of the LLM APIs whose bodies are kept for GenAI decoding (query ignored). */
 const LLM_PATH = /(\/(chat\/completions|completions|embeddings|responses|messages)|:(stream)?[gG]enerateContent)(\?.*)?$/;
@@ -175,6 +189,7 @@ export class TelemetryStage {
       responseStatus: x.response?.status ?? null,
       responseHeaders: x.response?.headers ?? [],
       responseBody: bodies.response,
+      ...(bodies.responseTimes && isEventStream(x.response?.headers ?? []) ? { responseEvents: timedSseEvents(bodies.response, bodies.responseTimes) } : {}),
       requestStartNs: x.request.startNs,
       captureContent: this.genai.captureContent,
       maxContentBytes: this.genai.maxContentBytes,
@@ -194,6 +209,11 @@ export class TelemetryStage {
     this.genaiProblems += result.problems.length;
     spec.name = result.spanName;
     Object.assign(spec.attributes, result.attributes);
+    if (result.timeToFirstTokenNs !== undefined) {
+      // No semantic-convention attribute exists for it on client spans yet: the metric's name, in seconds.
+      spec.attributes['gen_ai.response.time_to_first_token'] = Number(result.timeToFirstTokenNs) / 1e9;
+      spec.events = [...(spec.events ?? []), { name: 'gen_ai.first_token', tsNs: x.request.startNs + result.timeToFirstTokenNs }];
+    }
     if (result.attributes['error.type'] !== undefined && spec.status.code !== 'error') spec.status = { code: 'error' };
   }
 

@@ -32,6 +32,8 @@ export interface HttpRequestInfo {
   endNs: bigint;
   /** Body bytes after de-chunking. */
   bodySize: number;
+  /** Where, in the captured body, the bytes of each SSL call begin, with the call's time (at most 256 marks; only when captured). */
+  bodyTimes?: [offset: number, tsNs: bigint][];
   /** The first maxBodyCapture bytes of the (de-chunked) body. */
   body: Buffer;
   /** body holds fewer bytes than bodySize. */
@@ -52,6 +54,8 @@ export interface HttpResponseInfo {
   startNs: bigint;
   endNs: bigint;
   bodySize: number;
+  /** As in HttpRequestInfo: SSL-call boundaries in the captured body, with their times. */
+  bodyTimes?: [offset: number, tsNs: bigint][];
   body: Buffer;
   bodyTruncated: boolean;
   /** 1xx responses (100 Continue, 103 Early Hints, …) received before this one. */
@@ -77,6 +81,9 @@ export interface Http1Exchange {
 
 /** Body bytes to keep for an exchange, from its request head; 0 keeps none. */
 export type BodyCaptureFor = (method: string, target: string, headers: Headers) => number;
+
+/** Most SSL-call boundaries remembered per captured body (for stream timings). */
+const MAX_BODY_TIMES = 256;
 
 /** Upper bound for any body capture, per message. */
 export const MAX_BODY_CAPTURE = 16 * 1024 * 1024;
@@ -188,6 +195,9 @@ class Direction {
   remaining = 0;
   bodySize = 0;
   capture: Buffer | null = null;
+  /** Time of the feed being parsed, and where each feed's captured bytes begin. */
+  feedNs = 0n;
+  captureTimes: [number, bigint][] = [];
   captureLen = 0;
   captureHint = 0;
   /** A hole in the body (bytes lost by the capture): keep counting, stop copying. */
@@ -332,6 +342,7 @@ export class Http1Connection {
   feed(direction: 'write' | 'read', data: Uint8Array, tsNs: bigint): void {
     if (this.closed || this.upgradedValue || data.length === 0) return;
     const d = direction === 'write' ? this.w : this.r;
+    d.feedNs = tsNs;
     if (d.state === S_SYNC) this.sync(d, data, tsNs);
     else this.run(d, data, 0, tsNs);
     this.deliver.rethrowIfAny();
@@ -705,6 +716,7 @@ export class Http1Connection {
 
   private startBody(d: Direction, chunked: boolean, length: number, untilClose: boolean): void {
     d.bodySize = 0;
+    d.captureTimes = [];
     d.captureLen = 0;
     d.captureStopped = false;
     d.captureHint = Math.min(length, d.entry?.captureLimit ?? 0);
@@ -732,6 +744,8 @@ export class Http1Connection {
       d.capture = grown;
     }
     d.capture.set(k === data.length ? data : data.subarray(pos, pos + k), d.captureLen);
+    const last = d.captureTimes[d.captureTimes.length - 1];
+    if ((last === undefined || last[1] !== d.feedNs) && d.captureTimes.length < MAX_BODY_TIMES) d.captureTimes.push([d.captureLen, d.feedNs]);
     d.captureLen = need;
   }
 
@@ -836,6 +850,10 @@ export class Http1Connection {
       m.body = EMPTY;
     }
     d.captureLen = 0;
+    if (d.captureTimes.length > 0) {
+      m.bodyTimes = d.captureTimes;
+      d.captureTimes = [];
+    }
     m.bodyTruncated = m.bodySize > m.body.length;
     if (d.trailers !== null) {
       m.trailers = d.trailers;

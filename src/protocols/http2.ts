@@ -201,6 +201,8 @@ class BodyCapture {
   chunks: Buffer[] = [];
   kept = 0;
   stopped = false;
+  /** Where each DATA frame's captured bytes begin, with the time of the call that carried it (capped). */
+  times: [number, bigint][] = [];
 }
 
 class H2Stream {
@@ -938,6 +940,8 @@ export class Http2Connection {
     this.touch(s, d, ts);
     if (cap.stopped || cap.kept >= s.captureLimit) return;
     const n = Math.min(k, s.captureLimit - cap.kept);
+    const last = cap.times[cap.times.length - 1];
+    if ((last === undefined || last[1] !== ts) && cap.times.length < 256) cap.times.push([cap.kept, ts]);
     cap.chunks.push(Buffer.from(data.subarray(p, p + n)));
     cap.kept += n;
   }
@@ -1098,5 +1102,6 @@ function seal(m: HttpRequestInfo | HttpResponseInfo, cap: BodyCapture): void {
   m.bodySize = cap.size;
   m.body = cap.chunks.length === 0 ? EMPTY : cap.chunks.length === 1 ? cap.chunks[0]! : Buffer.concat(cap.chunks);
   cap.chunks = [];
+  if (cap.times.length > 0) m.bodyTimes = cap.times;
   m.bodyTruncated = m.bodySize > m.body.length;
 }

@@ -238,7 +238,7 @@ export class HttpTracker {
         ? { status: x.response.status, reason: x.response.reason, headers: x.response.headers, trailers: x.response.trailers, startNs: x.response.startNs, endNs: x.response.endNs, bodySize: x.response.bodySize }
         : null,
       ...(x.error !== undefined ? { error: x.error } : {}),
-      ...(x.request.body.length > 0 || (x.response?.body.length ?? 0) > 0 ? { bodies: { request: x.request.body, response: x.response?.body ?? Buffer.alloc(0) } } : {}),
+      ...(x.request.body.length > 0 || (x.response?.body.length ?? 0) > 0 ? { bodies: { request: x.request.body, response: x.response?.body ?? Buffer.alloc(0), ...(x.response?.bodyTimes ? { responseTimes: x.response.bodyTimes } : {}) } } : {}),
       local: t.local,
       remote: t.remote,
     };

@@ -30,7 +30,30 @@ describe('LLM API calls (OpenAI-compatible, non-streaming)', () => {
       let body = '';
       req.on('data', (d: Buffer) => (body += d.toString()));
       req.on('end', () => {
-        const model = (JSON.parse(body) as { model: string }).model;
+        const parsed = JSON.parse(body) as { model: string; stream?: boolean };
+        const model = parsed.model;
+        if (parsed.stream) {
+          // A streamed chat: the first content chunk comes 120 ms after the head, usage in the last chunk.
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          const chunk = (o: unknown): string => `data: ${JSON.stringify(o)}\n\n`;
+          const base = { id: 'chatcmpl-stream1', object: 'chat.completion.chunk', created: 1, model: `${model}-2024-07-18` };
+          res.write(chunk({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] }));
+          const parts = ['Hel', 'lo', '!'];
+          let i = 0;
+          const next = (): void => {
+            const part = parts[i++];
+            if (part !== undefined) {
+              res.write(chunk({ ...base, choices: [{ index: 0, delta: { content: part }, finish_reason: null }] }));
+              setTimeout(next, 30);
+              return;
+            }
+            res.write(chunk({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }));
+            res.write(chunk({ ...base, choices: [], usage: { prompt_tokens: 21, completion_tokens: 3, total_tokens: 24 } }));
+            res.end('data: [DONE]\n\n');
+          };
+          setTimeout(next, 120);
+          return;
+        }
         if (model === 'limited') {
           res.writeHead(429, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'Rate limit reached', type: 'rate_limit_exceeded', code: 'rate_limit_exceeded' } }));
           return;
@@ -95,6 +118,27 @@ except urllib.error.HTTPError as e:
     const duration = await receiver.waitForMetric((m) => m.name === 'gen_ai.client.operation.duration', 15_000, 'duration metric');
     assert.equal(duration.unit, 's');
     assert.ok((duration.points[0]?.count ?? 0) >= 1);
+  });
+
+  test('a streamed chat (SSE): usage from the last chunk, time to first token', T, async () => {
+    const script = `import json, os, ssl, urllib.request
+req = urllib.request.Request('https://127.0.0.1:${port}/v1/chat/completions', data=json.dumps({'model': 'gpt-4o-mini', 'stream': True, 'stream_options': {'include_usage': True}, 'messages': [{'role': 'user', 'content': os.environ['PROMPT']}]}).encode(), headers={'Content-Type': 'application/json'})
+with urllib.request.urlopen(req, context=ssl._create_unverified_context()) as r:
+    for line in r:
+        pass
+print('done')`;
+    const r = await runCommand(progs.path('py'), ['-c', script], { env: { PROMPT: `stream ${MARKER}` } });
+    assert.equal(r.stdout.toString().trim(), 'done', r.stderr);
+    const s = await receiver.waitForSpan((x: ReceivedSpan) => x.resource['process.pid'] === r.pid, 15_000, 'streamed chat span');
+    assert.equal(s.name, 'chat gpt-4o-mini');
+    assert.equal(s.attributes['gen_ai.usage.input_tokens'], 21);
+    assert.equal(s.attributes['gen_ai.usage.output_tokens'], 3);
+    assert.deepEqual(s.attributes['gen_ai.response.finish_reasons'], ['stop']);
+    const ttft = Number(s.attributes['gen_ai.response.time_to_first_token']);
+    assert.ok(ttft >= 0.1, `time to first token ${ttft} s, the server waited 120 ms`);
+    const ev = s.events.find((e) => e.name === 'gen_ai.first_token');
+    assert.ok(ev, 'no gen_ai.first_token span event');
+    assert.ok(ev.timeUnixNano > s.startTimeUnixNano && ev.timeUnixNano <= s.endTimeUnixNano);
   });
 
   test('a 429 rate limit: error status and error.type', T, async () => {

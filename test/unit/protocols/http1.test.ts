@@ -119,6 +119,7 @@ describe('one exchange', () => {
         startNs: 200n,
         endNs: 200n,
         bodySize: MODELS_JSON.length,
+        bodyTimes: [[0, 200n]],
         body: B(MODELS_JSON),
         bodyTruncated: false,
         informational: [],
