@@ -25,7 +25,7 @@ test('a process resource: service.name from the executable or a rule, process.*,
   assert.equal(a['service.name'], 'python3.11');
   assert.equal(a['process.executable.name'], 'python3.11');
   assert.equal(a['process.executable.path'], '/usr/bin/python3.11');
-  assert.equal(a['process.command_line'], 'python3 agent.py --token x');
+  assert.equal(a['process.command_line'], 'python3 agent.py --token REDACTED', 'a secret flag value is scrubbed');
   assert.equal(a['process.parent_pid'], 1);
   assert.equal(a['container.id'], 'c0ffee');
   assert.equal(a['host.name'], 'h1');
