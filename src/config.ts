@@ -56,6 +56,46 @@ convict.addFormat({
   },
 });
 
+export interface GenAiProviderConfig {
+  name: string;
+  hosts: string[];
+  pathPrefix?: string;
+  kind: 'openai' | 'anthropic';
+}
+
+/** OISP_GENAI_PROVIDERS: a JSON array of { name, hosts, pathPrefix?, kind }. */
+function genaiProviders(v: unknown): GenAiProviderConfig[] {
+  const parsed: unknown = typeof v === 'string' ? (v.trim() === '' ? [] : JSON.parse(v)) : v;
+  if (!Array.isArray(parsed)) throw new Error('must be a JSON array');
+  return parsed.map((p: unknown, i) => {
+    const o = p as Record<string, unknown>;
+    const ok = o && typeof o.name === 'string' && o.name !== '' && Array.isArray(o.hosts) && o.hosts.length > 0 && o.hosts.every((h) => typeof h === 'string' && h !== '') &&
+      (o.kind === 'openai' || o.kind === 'anthropic') && (o.pathPrefix === undefined || (typeof o.pathPrefix === 'string' && o.pathPrefix.startsWith('/')));
+    if (!ok) throw new Error(`entry ${i} must be {"name": string, "hosts": [string, …], "kind": "openai"|"anthropic", "pathPrefix"?: "/…"}`);
+    return { name: o.name as string, hosts: o.hosts as string[], kind: o.kind as 'openai' | 'anthropic', ...(o.pathPrefix ? { pathPrefix: o.pathPrefix as string } : {}) };
+  });
+}
+
+convict.addFormat({
+  name: 'genai-providers',
+  coerce: (v: unknown) => {
+    try {
+      return genaiProviders(v);
+    } catch {
+      return v; // validate says what is wrong
+    }
+  },
+  validate(v: unknown) {
+    try {
+      genaiProviders(v);
+    } catch (err) {
+      // JSON.parse messages quote the input: say only that it is not JSON
+      const reason = err instanceof SyntaxError ? 'not valid JSON' : (err as Error).message;
+      throw new Error(`must be a JSON array of LLM providers: ${reason}`);
+    }
+  },
+});
+
 convict.addFormat({
   name: 'path-list',
   coerce: list,
@@ -347,6 +387,12 @@ const schema = {
       default: 1024 * 1024,
       env: 'OISP_GENAI_MAX_BODY_BYTES',
     },
+    providers: {
+      doc: 'More LLM providers, as a JSON array: [{"name": "corp-llm", "hosts": ["llm.corp", "*.llm.corp"], "kind": "openai" or "anthropic", "pathPrefix": "/api"}]. Their calls get gen_ai.* attributes, gen_ai.provider.name = name.',
+      format: 'genai-providers',
+      default: [] as GenAiProviderConfig[],
+      env: 'OISP_GENAI_PROVIDERS',
+    },
     maxContentBytes: {
       doc: 'Largest gen_ai.input.messages / gen_ai.output.messages attribute, when content capture is on.',
       format: integerFormat(256, 1024 * 1024),
@@ -423,7 +469,7 @@ export type SensorConfig = {
     captureServerResponseHeaders: string[];
   };
   http: { redactHeaders: string[]; exchangeTimeoutMs: number; maxConnections: number; maxHeaderBytes: number; serviceNames: string[] };
-  genai: { enabled: boolean; captureContent: boolean; maxBodyBytes: number; maxContentBytes: number };
+  genai: { enabled: boolean; captureContent: boolean; maxBodyBytes: number; maxContentBytes: number; providers: GenAiProviderConfig[] };
   files: { include: string[]; exclude: string[] };
   healthAddr: string;
   logLevel: 'error' | 'warn' | 'info' | 'debug';

@@ -13,7 +13,7 @@ import type { Logger } from '../util/log.js';
 import { eventLog } from './event-log.js';
 import type { LogOptions } from './event-log.js';
 import { DEFAULT_REDACTED_HEADERS, header, httpSpan } from './http-span.js';
-import type { HttpExchangeRecord, HttpSpanOptions, SemconvMode, SpanSpec } from './http-span.js';
+import type { HeaderList, HttpExchangeRecord, HttpSpanOptions, SemconvMode, SpanSpec } from './http-span.js';
 import { genaiAttributes } from '../genai/decode.js';
 import { SseParser } from '../genai/sse.js';
 import type { GenAiMetrics } from './genai-metrics.js';
@@ -85,7 +85,7 @@ export class TelemetryStage {
       maxConnections: config.http.maxConnections,
       maxHeaderBytes: config.http.maxHeaderBytes,
       exchangeTimeoutNs: BigInt(config.http.exchangeTimeoutMs) * 1_000_000n,
-      ...(config.genai.enabled ? { bodyCaptureFor: (method: string, target: string) => (method === 'POST' && LLM_PATH.test(target) ? genaiBodies : 0) } : {}),
+      ...(config.genai.enabled ? { bodyCaptureFor: (method: string, target: string, headers: HeaderList) => (method === 'POST' && (LLM_PATH.test(target) || this.customHost(headers)) ? genaiBodies : 0) } : {}),
     });
     this.spanOpts = {
       mode: semconvMode(config.otel.semconvOptIn),
@@ -176,6 +176,13 @@ export class TelemetryStage {
     this.pipeline.emitSpan(pid, this.resourceOf(pid, comm), spec);
   }
 
+  /** The request goes to a host of a configured LLM provider. */
+  private customHost(headers: HeaderList): boolean {
+    if (this.genai.providers.length === 0) return false;
+    const host = (header(headers, 'host') ?? header(headers, ':authority') ?? '').replace(/:\d+$/, '').toLowerCase();
+    return this.genai.providers.some((p) => p.hosts.some((h) => (h.startsWith('*.') ? host.endsWith(h.slice(1).toLowerCase()) : host === h.toLowerCase())));
+  }
+
   /** An LLM API call: the span takes the GenAI name and gen_ai.* attributes (HTTP ones kept). */
   private addGenAi(x: HttpExchangeRecord, spec: SpanSpec): void {
     const bodies = x.bodies;
@@ -193,7 +200,7 @@ export class TelemetryStage {
       requestStartNs: x.request.startNs,
       captureContent: this.genai.captureContent,
       maxContentBytes: this.genai.maxContentBytes,
-    });
+    }, { custom: this.genai.providers });
     if (!result) return;
     this.genaiCalls++;
     if (x.role === 'client' && this.genaiMetrics) {

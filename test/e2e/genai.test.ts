@@ -70,7 +70,8 @@ describe('LLM API calls (OpenAI-compatible, non-streaming)', () => {
     receiver = await startOtlpReceiver();
     sensor = await startSensor(['--comm', progs.comm('py')], {
       format: null,
-      env: { OISP_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcEndpoint, OTEL_SEMCONV_STABILITY_OPT_IN: 'http', OTEL_BSP_SCHEDULE_DELAY: '200', OISP_FILE_EVENTS: 'false', OTEL_METRIC_EXPORT_INTERVAL: '1000' },
+      env: { OISP_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcEndpoint, OTEL_SEMCONV_STABILITY_OPT_IN: 'http', OTEL_BSP_SCHEDULE_DELAY: '200', OISP_FILE_EVENTS: 'false', OTEL_METRIC_EXPORT_INTERVAL: '1000',
+        OISP_GENAI_PROVIDERS: JSON.stringify([{ name: 'corp-llm', hosts: ['127.0.0.1'], kind: 'openai' }]) },
     });
   });
 
@@ -105,6 +106,7 @@ except urllib.error.HTTPError as e:
     assert.equal(s.attributes['gen_ai.request.temperature'], 0.2);
     assert.deepEqual(s.attributes['gen_ai.response.finish_reasons'], ['stop']);
     assert.equal(s.attributes['http.response.status_code'], 200, 'the HTTP attributes stay');
+    assert.equal(s.attributes['gen_ai.provider.name'], 'corp-llm');
     const all = JSON.stringify([receiver.spans, receiver.logs], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
     assert.ok(!all.includes(MARKER), 'prompt text was exported with content capture off');
     assert.ok(!all.includes('sk-secret-key-123'), 'the API key was exported');
@@ -114,7 +116,7 @@ except urllib.error.HTTPError as e:
     assert.equal(usage.unit, '{token}');
     const input = usage.points.find((p) => p.attributes['gen_ai.token.type'] === 'input' && p.attributes['gen_ai.request.model'] === 'gpt-4o-mini');
     assert.equal(input?.sum, 13);
-    assert.equal(input?.attributes['gen_ai.provider.name'], '127.0.0.1');
+    assert.equal(input?.attributes['gen_ai.provider.name'], 'corp-llm', 'the provider configured for this host');
     const duration = await receiver.waitForMetric((m) => m.name === 'gen_ai.client.operation.duration', 15_000, 'duration metric');
     assert.equal(duration.unit, 's');
     assert.ok((duration.points[0]?.count ?? 0) >= 1);
