@@ -82,6 +82,6 @@ test('OISP_CONFIG names a JSON file with the schema keys; the environment wins o
 test('OISP_GENAI_PROVIDERS: a JSON array of providers, checked', () => {
   const c = loadConfig({ OISP_GENAI_PROVIDERS: '[{"name":"corp-llm","hosts":["llm.corp","*.llm.corp"],"kind":"openai","pathPrefix":"/api"}]' });
   assert.deepEqual(c.genai.providers, [{ name: 'corp-llm', hosts: ['llm.corp', '*.llm.corp'], kind: 'openai', pathPrefix: '/api' }]);
-  assert.throws(() => loadConfig({ OISP_GENAI_PROVIDERS: '{not json' }), /^invalid OISP_GENAI_PROVIDERS=.*must be a JSON array of LLM providers: not valid JSON$/);
+  assert.throws(() => loadConfig({ OISP_GENAI_PROVIDERS: '{not json' }), /invalid OISP_GENAI_PROVIDERS=.*must be a JSON array of LLM providers: not valid JSON$/);
   assert.throws(() => loadConfig({ OISP_GENAI_PROVIDERS: '[{"name":"x","hosts":[],"kind":"openai"}]' }), /entry 0 must be/);
 });
