@@ -78,7 +78,7 @@ describe('LLM calls made with the real openai and @anthropic-ai/sdk packages', (
       format: null,
       env: {
         OISP_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcEndpoint, OTEL_SEMCONV_STABILITY_OPT_IN: 'http',
-        OTEL_BSP_SCHEDULE_DELAY: '200', OISP_FILE_EVENTS: 'false', OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'true',
+        OTEL_BSP_SCHEDULE_DELAY: '200', OISP_FILE_EVENTS: 'false', OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'true', OTEL_METRIC_EXPORT_INTERVAL: '1000',
       },
     });
   });
@@ -136,6 +136,11 @@ const Anthropic = require('${root}node_modules/@anthropic-ai/sdk').default;
     const claudeStream = claude.find((s) => s.attributes['gen_ai.usage.input_tokens'] === 12);
     assert.equal(claudeStream?.attributes['gen_ai.usage.output_tokens'], 5);
     assert.equal(claudeStream?.attributes['gen_ai.response.id'], 'msg_s1');
+    // the metrics: output tokens of both Claude calls (3 + 5), and one duration point per model and outcome
+    const usage = await receiver.waitForMetric((m) => m.name === 'gen_ai.client.token.usage' && m.points.some((p) => p.attributes['gen_ai.request.model'] === 'claude-sonnet-4-20250514' && p.attributes['gen_ai.token.type'] === 'output' && p.sum === 8), 15_000, 'claude output tokens');
+    assert.equal(usage.points.find((p) => p.attributes['gen_ai.request.model'] === 'claude-sonnet-4-20250514' && p.attributes['gen_ai.token.type'] === 'output')?.count, 2);
+    const duration = await receiver.waitForMetric((m) => m.name === 'gen_ai.client.operation.duration' && m.points.some((p) => p.attributes['error.type'] === 'rate_limit_exceeded'), 15_000, 'duration of the 429');
+    assert.ok(duration.points.some((p) => p.attributes['gen_ai.operation.name'] === 'embeddings'));
     const all = JSON.stringify(receiver.spans, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
     assert.ok(!all.includes('sk-test-OPENAI-KEY') && !all.includes('sk-ant-test-KEY'), 'an API key was exported');
   });
