@@ -1,6 +1,6 @@
 // Checks made before loading: each failure is one sentence that says what to do.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 
 export const BTF_PATH = '/sys/kernel/btf/vmlinux';
 export const TRACEFS = '/sys/kernel/tracing';
@@ -9,8 +9,22 @@ export class PreflightError extends Error {
   override name = 'PreflightError';
 }
 
+/**
+ * Whether a path exists, by stat(2): existsSync uses access(2), which checks
+ * with the real uid and without capabilities, so a non-root sensor holding
+ * CAP_DAC_READ_SEARCH would see the 0700 tracefs root as missing.
+ */
+export function pathExists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function checkBtf(path = BTF_PATH): void {
-  if (!existsSync(path)) {
+  if (!pathExists(path)) {
     throw new PreflightError(
       `this kernel exposes no BTF (${path} is missing): oisp-sensor needs a kernel built with CONFIG_DEBUG_INFO_BTF=y`,
     );
@@ -18,7 +32,7 @@ export function checkBtf(path = BTF_PATH): void {
 }
 
 export function tracefsMounted(root = TRACEFS): boolean {
-  return existsSync(`${root}/events/syscalls`);
+  return pathExists(`${root}/events/syscalls`);
 }
 
 /** Syscall tracepoints need tracefs; mount it when missing (we have CAP_SYS_ADMIN when we can load BPF). */
@@ -44,9 +58,15 @@ export function effectiveCapabilities(statusText = readFileSync('/proc/self/stat
   return m?.[1] ? BigInt(`0x${m[1]}`) : 0n;
 }
 
-export const CAPABILITIES = { CAP_SYS_ADMIN: 21, CAP_PERFMON: 38, CAP_BPF: 39 } as const;
+/**
+ * What the sensor needs, measured as a non-root user (test/e2e/least-privilege):
+ * CAP_BPF and CAP_PERFMON load and attach the programs, CAP_SYS_ADMIN creates
+ * uprobes, CAP_DAC_READ_SEARCH reads the root-only tracefs (tracepoint ids),
+ * CAP_SYS_PTRACE reads /proc/PID/maps and exe of other users' processes.
+ */
+export const CAPABILITIES = { CAP_SYS_ADMIN: 21, CAP_PERFMON: 38, CAP_BPF: 39, CAP_DAC_READ_SEARCH: 2, CAP_SYS_PTRACE: 19 } as const;
 
-/** The capabilities the sensor needs that this process lacks. CAP_SYS_ADMIN alone covers the others on old kernels. */
+/** The capabilities the sensor needs that this process lacks. */
 export function missingCapabilities(caps: bigint): string[] {
   return (Object.entries(CAPABILITIES) as [string, number][])
     .filter(([, bit]) => (caps & (1n << BigInt(bit))) === 0n)
@@ -63,7 +83,7 @@ export function explainLoadError(err: unknown, missing: string[] = missingCapabi
   }
   if (e.errno === 1 || e.errno === 13) {
     const lacking = missing.length > 0 ? `this process lacks ${missing.join(', ')}` : 'the kernel refused (a security module or sysctl kernel.unprivileged_bpf_disabled?)';
-    return `permission denied loading eBPF programs: ${lacking}; run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN`;
+    return `permission denied loading eBPF programs: ${lacking}; run as root, or grant CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE`;
   }
   return msg;
 }

@@ -220,7 +220,8 @@ export class CaptureSensor {
       const r = this.probes.attach(t);
       if ('error' in r) {
         this.counters.attachFailures++;
-        this.log.warn(`cannot attach TLS probes to ${t.displayPath}`, { error: r.error });
+        const hint = /Permission denied|Operation not permitted/.test(r.error) ? ' (creating uprobes needs CAP_SYS_ADMIN)' : '';
+        this.log.warn(`cannot attach TLS probes to ${t.displayPath}${hint}`, { error: r.error });
       } else {
         this.log.info(`attached TLS probes to ${t.displayPath}`, { symbols: r.symbols, via: t.foundVia, path: t.path });
       }

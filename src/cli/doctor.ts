@@ -5,7 +5,7 @@ import { TlsLibraryFinder } from '../discovery/tls-libraries.js';
 import { layoutMismatches } from '../capture/layout.js';
 import { loadNativeBinding } from '../capture/native.js';
 import {
-  BTF_PATH, TRACEFS, effectiveCapabilities, explainLoadError, missingCapabilities, tracefsMounted,
+  BTF_PATH, TRACEFS, effectiveCapabilities, explainLoadError, missingCapabilities, pathExists, tracefsMounted,
 } from '../capture/preflight.js';
 import type { SensorConfig } from '../config.js';
 
@@ -32,10 +32,9 @@ export async function runChecks(config: SensorConfig): Promise<Check[]> {
     detail: release,
     fix: 'a Linux kernel 5.17 or newer is needed (ring buffers, bpf_loop)',
   });
-  const { existsSync } = await import('node:fs');
   checks.push({
     name: 'kernel BTF',
-    ok: existsSync(BTF_PATH),
+    ok: pathExists(BTF_PATH),
     detail: BTF_PATH,
     fix: 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y',
   });
@@ -43,7 +42,7 @@ export async function runChecks(config: SensorConfig): Promise<Check[]> {
   checks.push({
     name: 'capabilities',
     ok: missing.length === 0,
-    detail: missing.length === 0 ? 'CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN' : `missing ${missing.join(', ')}`,
+    detail: missing.length === 0 ? 'CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE' : `missing ${missing.join(', ')}`,
     fix: `run as root, or grant ${missing.join(', ')} (e.g. setcap, or cap_add in Docker)`,
   });
   const mounted = tracefsMounted();
