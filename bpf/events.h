@@ -51,6 +51,8 @@ enum oisp_tls_func {
 	OISP_FN_SSL_READ = 1,
 	OISP_FN_SSL_WRITE_EX = 2,
 	OISP_FN_SSL_READ_EX = 3,
+	OISP_FN_GNUTLS_SEND = 4, /* gnutls_record_send: returns bytes sent */
+	OISP_FN_GNUTLS_RECV = 5, /* gnutls_record_recv: returns bytes received */
 };
 
 /* How an SSL* learnt its socket (oisp_tls_bind.how). */

@@ -470,6 +470,16 @@ SEC("uprobe")
 int BPF_KPROBE(uprobe_ssl_read_ex) { return ssl_enter(ctx, OISP_FN_SSL_READ_EX, OISP_DIR_READ); }
 SEC("uretprobe")
 int BPF_KRETPROBE(uretprobe_ssl_read_ex) { return ssl_exit(ctx); }
+/* GnuTLS: gnutls_record_send/recv(session, data, size) return the bytes moved,
+ * like SSL_write/SSL_read; the session pointer is the connection key. */
+SEC("uprobe")
+int BPF_KPROBE(uprobe_gnutls_send) { return ssl_enter(ctx, OISP_FN_GNUTLS_SEND, OISP_DIR_WRITE); }
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe_gnutls_send) { return ssl_exit(ctx); }
+SEC("uprobe")
+int BPF_KPROBE(uprobe_gnutls_recv) { return ssl_enter(ctx, OISP_FN_GNUTLS_RECV, OISP_DIR_READ); }
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe_gnutls_recv) { return ssl_exit(ctx); }
 
 /* A socket syscall by a thread of a TLS process: inside an SSL call it binds
  * that call (socket BIO); outside, a read is the hint for the next SSL_read

@@ -14,7 +14,7 @@ const FO = LAYOUT.oisp_file_open.fields;
 const NC = LAYOUT.oisp_net_conn.fields;
 const CL = LAYOUT.oisp_net_close.fields;
 
-const FUNCS: readonly TlsFunction[] = ['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex'];
+const FUNCS: readonly TlsFunction[] = ['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex', 'gnutls_record_send', 'gnutls_record_recv'];
 const BIND_HOW: Record<number, BindHow> = {
   [ABI.OISP_BIND_IN_CALL]: 'in-call',
   [ABI.OISP_BIND_LAST_READ]: 'last-read',

@@ -17,7 +17,7 @@ export interface EventOrigin {
 }
 
 export type TlsDirection = 'write' | 'read';
-export type TlsFunction = 'SSL_write' | 'SSL_read' | 'SSL_write_ex' | 'SSL_read_ex';
+export type TlsFunction = 'SSL_write' | 'SSL_read' | 'SSL_write_ex' | 'SSL_read_ex' | 'gnutls_record_send' | 'gnutls_record_recv';
 
 /** One record of one SSL call (a call larger than a record spans several). */
 export interface TlsChunk extends EventOrigin {

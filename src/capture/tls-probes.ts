@@ -8,6 +8,8 @@ const PROGRAMS: Record<string, { entry: string; exit: string }> = {
   SSL_read: { entry: 'uprobe_ssl_read', exit: 'uretprobe_ssl_read' },
   SSL_write_ex: { entry: 'uprobe_ssl_write_ex', exit: 'uretprobe_ssl_write_ex' },
   SSL_read_ex: { entry: 'uprobe_ssl_read_ex', exit: 'uretprobe_ssl_read_ex' },
+  gnutls_record_send: { entry: 'uprobe_gnutls_send', exit: 'uretprobe_gnutls_send' },
+  gnutls_record_recv: { entry: 'uprobe_gnutls_recv', exit: 'uretprobe_gnutls_recv' },
 };
 
 export interface AttachedTarget {

@@ -10,11 +10,12 @@ import { readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { ElfError, hasSymbols } from './elf.js';
 import { isVanishedError, listPids, parseMapsLine } from './proc.js';
 
-export const TLS_SYMBOLS = ['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex'] as const;
+export const TLS_SYMBOLS = ['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex', 'gnutls_record_send', 'gnutls_record_recv'] as const;
 export type TlsSymbol = (typeof TLS_SYMBOLS)[number];
 
 /** Without both of these a file gives no usable plaintext; the _ex forms are extras. */
-const REQUIRED_SYMBOLS: readonly TlsSymbol[] = ['SSL_write', 'SSL_read'];
+/** A usable file exports one complete pair: OpenSSL's (or BoringSSL's) or GnuTLS's. */
+const REQUIRED_PAIRS: readonly (readonly TlsSymbol[])[] = [['SSL_write', 'SSL_read'], ['gnutls_record_send', 'gnutls_record_recv']];
 
 export const DEFAULT_LIBRARY_DIRS: readonly string[] = [
   '/lib/x86_64-linux-gnu',
@@ -138,7 +139,7 @@ export class TlsLibraryFinder {
 
   /** True for file names the OpenSSL shared library goes by: libssl.so, libssl.so.3, libssl.so.1.1 … */
   static isTlsLibraryName(path: string): boolean {
-    return /^libssl\.so(\.|$)/.test(basename(path));
+    return /^lib(ssl|gnutls)\.so(\.|$)/.test(basename(path));
   }
 
   /** libssl.so* files in the configured library directories (symlinks followed). */
@@ -203,7 +204,7 @@ export class TlsLibraryFinder {
       if (outcome.kind === 'target') result.targets.push(outcome.target);
       else if (outcome.kind !== 'already-reported') {
         result.errors.push(
-          `configured TLS path ${path} cannot be used: ${outcome.reason}; give a libssl.so* or a binary that exports SSL_write and SSL_read`,
+          `configured TLS path ${path} cannot be used: ${outcome.reason}; give a libssl.so* or libgnutls.so*, or a binary that exports SSL_write and SSL_read`,
         );
       }
     }
@@ -230,7 +231,7 @@ export class TlsLibraryFinder {
     const byPath = new Map<string, Candidate>();
     for (const line of maps.split('\n')) {
       // Cheap substring test first: a busy host has ~1000 processes × hundreds of lines.
-      if (!line.includes('libssl.so')) continue;
+      if (!line.includes('libssl.so') && !line.includes('libgnutls.so')) continue;
       const entry = parseMapsLine(line);
       if (!entry || !entry.path.startsWith('/') || !TlsLibraryFinder.isTlsLibraryName(entry.path)) continue;
       const id = `${entry.deleted ? 'deleted:' : ''}${entry.path}`;
@@ -346,8 +347,9 @@ export class TlsLibraryFinder {
       if (err instanceof ElfError) return { ok: false, reason: err.reason };
       throw err;
     }
-    const missing = REQUIRED_SYMBOLS.filter((name) => !found.includes(name));
-    if (missing.length > 0) return { ok: false, reason: `it lacks ${missing.join(' and ')}` };
+    if (!REQUIRED_PAIRS.some((pair) => pair.every((name) => found.includes(name)))) {
+      return { ok: false, reason: 'it lacks SSL_write and SSL_read (or gnutls_record_send and gnutls_record_recv)' };
+    }
     return { ok: true, symbols: TLS_SYMBOLS.filter((name) => found.includes(name)) };
   }
 

@@ -20,8 +20,8 @@ describe('TLS plaintext from real clients', () => {
 
   before(async () => {
     nginx = await startNginx();
-    progs = await namedPrograms({ curl: '/usr/bin/curl', py: '/usr/bin/python3.11', node: process.execPath, ossl: '/usr/bin/openssl' });
-    sensor = await startSensor(['--comm', ['curl', 'py', 'node', 'ossl'].map((n) => progs.comm(n)).join(',')]);
+    progs = await namedPrograms({ curl: '/usr/bin/curl', py: '/usr/bin/python3.11', node: process.execPath, ossl: '/usr/bin/openssl', wget: '/usr/bin/wget' });
+    sensor = await startSensor(['--comm', ['curl', 'py', 'node', 'ossl', 'wget'].map((n) => progs.comm(n)).join(',')]);
   });
 
   after(async () => {
@@ -95,6 +95,19 @@ process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
     const w = await sensor.waitFor('s_client request', (e) => isTls(r.pid, 'write')(e) && text(e).includes('via=s_client'));
     assertPeer(w);
     const rd = await sensor.waitFor('s_client response', (e) => isTls(r.pid, 'read')(e) && text(e).includes('hello'));
+    assertPeer(rd);
+  });
+
+  test('wget (GnuTLS: gnutls_record_send / gnutls_record_recv)', T, async () => {
+    const r = await runCommand(progs.path('wget'), ['-q', '--no-check-certificate', '-O', '-', `${nginx.url}/?via=wget`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.toString(), 'hello\n');
+    const w = await sensor.waitFor('wget request', (e) => isTls(r.pid, 'write')(e) && text(e).includes('via=wget'));
+    assert.equal(w.func, 'gnutls_record_send');
+    assert.match(text(w), /^GET \/\?via=wget HTTP\/1\.1\r\n/);
+    assertPeer(w);
+    const rd = await sensor.waitFor('wget response', (e) => isTls(r.pid, 'read')(e) && text(e).includes('200 OK'));
+    assert.equal(rd.func, 'gnutls_record_recv');
     assertPeer(rd);
   });
 
