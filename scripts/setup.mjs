@@ -3,7 +3,7 @@
 // (prestart) and `npm test` (pretest): Debian packages through apt-get, npm
 // dependencies through `npm ci`, then scripts/build.mjs. Node built-ins only,
 // since node_modules may not exist yet.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,4 +70,3 @@ try {
   say(err instanceof Error ? err.message : String(err));
   process.exit(1);
 }
-void execFileSync;

@@ -3,6 +3,7 @@
 // tell which socket it goes to: the binding arrives just after, from the
 // other ring. Bounded in count and time; what times out goes on without a
 // socket and is counted.
+import { connKey } from './events.js';
 import type { TlsDataEvent } from './events.js';
 
 interface Held {
@@ -30,7 +31,7 @@ export class BindWaitQueue {
   ) {}
 
   static key(pid: number, connId: bigint): string {
-    return `${pid}:${Number(connId)}`;
+    return connKey(pid, connId);
   }
 
   /** True when events of this connection are waiting (later ones must queue behind them). */

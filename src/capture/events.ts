@@ -131,3 +131,11 @@ export type RawRecord =
 
 /** What the capture layer delivers downstream. */
 export type CaptureEvent = Exclude<RawRecord, TlsChunk> | TlsDataEvent;
+
+/**
+ * The key of a TLS connection in user-space tables: pid + SSL*. User-space
+ * pointers are below 2^53, so Number() is exact and cheaper to print than a bigint.
+ */
+export function connKey(pid: number, connId: bigint): string {
+  return `${pid}:${Number(connId)}`;
+}

@@ -53,7 +53,6 @@ export async function runChecks(config: SensorConfig): Promise<Check[]> {
     fix: `mount -t tracefs nodev ${TRACEFS}`,
   });
 
-  let loaded = false;
   try {
     const binding = loadNativeBinding();
     const mismatches = layoutMismatches(binding.abiLayout(), binding.abiConstants());
@@ -66,7 +65,6 @@ export async function runChecks(config: SensorConfig): Promise<Check[]> {
     const native = new binding.BpfSensor();
     try {
       native.load({ selfPid: process.pid, maxCaptureBytes: config.capture.maxCaptureBytes, tlsRingBytes: config.capture.tlsRingBytes, eventRingBytes: config.capture.eventRingBytes });
-      loaded = true;
       checks.push({ name: 'load eBPF programs', ok: true, detail: 'verified and loaded' });
     } catch (err) {
       checks.push({ name: 'load eBPF programs', ok: false, detail: explainLoadError(err).split('\n')[0] ?? '', fix: 'see the detail' });
@@ -88,7 +86,6 @@ export async function runChecks(config: SensorConfig): Promise<Check[]> {
   if (targets.length === 0) {
     checks.push({ name: 'TLS libraries', ok: false, detail: 'no libssl.so* and no process exporting SSL_write found', fix: 'install OpenSSL (libssl3) or set OISP_TLS_LIBRARIES' });
   }
-  void loaded;
   return checks;
 }
 

@@ -2,6 +2,7 @@
 // attributes per OTEL_SEMCONV_STABILITY_OPT_IN, the way OTel's own HTTP
 // instrumentations spell them (legacy, stable, or both). Pure: no SDK here.
 import type { SocketAddress } from '../capture/events.js';
+import { headerValue } from '../protocols/http1-head.js';
 
 export type HeaderList = [name: string, value: string][];
 export type SemconvMode = 'old' | 'stable' | 'dup';
@@ -55,10 +56,8 @@ export const REDACTED = 'REDACTED';
 
 const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE', 'QUERY']);
 
-export function header(headers: HeaderList, name: string): string | undefined {
-  for (const [k, v] of headers) if (k.length === name.length && k.toLowerCase() === name) return v;
-  return undefined;
-}
+/** First value of a header, case-insensitive (the parsers' own lookup). */
+export const header: (headers: HeaderList, name: string) => string | undefined = headerValue;
 
 function allValues(headers: HeaderList, name: string): string[] {
   const out: string[] = [];

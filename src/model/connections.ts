@@ -1,6 +1,7 @@
 // Which socket each SSL connection uses, and that socket's addresses:
 // filled from connect/accept/bind events (the kernel reads the addresses from
 // the socket itself, so connections older than the sensor are covered too).
+import { connKey } from '../capture/events.js';
 import type { CaptureEvent, SocketAddress, SocketCorrelation } from '../capture/events.js';
 import { BoundedLru } from '../util/lru.js';
 
@@ -42,7 +43,7 @@ export class ConnectionTable {
         this.sockets.set(`${e.pid}:${e.fd}`, { local: e.local, remote: e.remote, source: 'accept' });
         return;
       case 'tls.bind':
-        this.fdByConn.set(`${e.pid}:${Number(e.connId)}`, e.fd);
+        this.fdByConn.set(connKey(e.pid, e.connId), e.fd);
         this.sockets.set(`${e.pid}:${e.fd}`, { local: e.local, remote: e.remote, source: 'tls.bind' });
         return;
       case 'network.close':
@@ -60,7 +61,7 @@ export class ConnectionTable {
 
   /** The socket of an SSL connection, when known. */
   lookup(pid: number, connId: bigint, fd: number): Correlation | null {
-    const key = `${pid}:${Number(connId)}`;
+    const key = connKey(pid, connId);
     let useFd = fd;
     if (useFd >= 0) this.fdByConn.set(key, useFd);
     else useFd = this.fdByConn.get(key) ?? -1;

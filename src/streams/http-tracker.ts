@@ -2,6 +2,7 @@
 // call's plaintext in order; completed exchanges go on with the socket's
 // addresses. Bounded: connections are LRU-capped (evictions counted and their
 // pending exchanges ended), and exchanges that never complete time out.
+import { connKey } from '../capture/events.js';
 import type { SocketAddress } from '../capture/events.js';
 import type { CorrelatedTls } from '../capture/sensor.js';
 import type { HttpExchangeRecord } from '../export/http-span.js';
@@ -13,10 +14,7 @@ import { BoundedLru } from '../util/lru.js';
 
 const CLOSE_GRACE_MS = 250;
 
-/** pid + SSL*: user-space pointers are below 2^53, so Number() is exact and cheaper to print than a bigint. */
-export function connKey(pid: number, connId: bigint): string {
-  return `${pid}:${Number(connId)}`;
-}
+
 
 export interface ExchangeMeta {
   pid: number;
