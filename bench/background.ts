@@ -120,8 +120,8 @@ class Child {
   }
 }
 
-function start(cmd: string, args: readonly string[], stdio: StdioOptions, name: string): Child {
-  return new Child(spawn(cmd, args, { stdio }), name);
+function start(cmd: string, args: readonly string[], stdio: StdioOptions, name: string, env?: NodeJS.ProcessEnv): Child {
+  return new Child(spawn(cmd, args, { stdio, ...(env ? { env } : {}) }), name);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -239,6 +239,8 @@ export const SENSOR_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.me
 export interface SensorCounters {
   kernel: Record<string, number>;
   user: Record<string, number>;
+  telemetry?: { spans?: number; http?: { exchanges?: number } };
+  export?: { spans?: { exported?: number; droppedItems?: number } };
   outputDropped: number;
 }
 
@@ -250,12 +252,17 @@ export interface SensorRun {
   stop(): Promise<SensorCounters>;
 }
 
-/** `oisp-sensor run --format jsonl` with its events sent to /dev/null. */
-export async function startSensor(cleanup: Cleanup): Promise<SensorRun> {
+/**
+ * The sensor as users run it: spans and logs exported over OTLP/gRPC to `otlpEndpoint`, or
+ * written as JSON lines to /dev/null when none is given.
+ */
+export async function startSensor(cleanup: Cleanup, otlpEndpoint?: string): Promise<SensorRun> {
   const devNull = openSync('/dev/null', 'w');
   let child: Child;
   try {
-    child = start(process.execPath, [SENSOR_MAIN, 'run', '--format', 'jsonl'], ['ignore', devNull, 'pipe'], 'oisp-sensor');
+    const args = [SENSOR_MAIN, 'run', '--format', otlpEndpoint ? 'otlp' : 'jsonl'];
+    const env = otlpEndpoint ? { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } : undefined;
+    child = start(process.execPath, args, ['ignore', devNull, 'pipe'], 'oisp-sensor', env);
   } finally {
     closeSync(devNull); // the child holds its own copy
   }

@@ -5,7 +5,8 @@
 //   baseline        nothing attached;
 //   floor           bpftrace with do-nothing uprobes + uretprobes on the SSL functions of the
 //                   library both wrk and nginx use: what any uprobe-based sensor pays;
-//   sensor          `oisp-sensor run --format jsonl` with its events sent to /dev/null;
+//   sensor          `oisp-sensor run --format otlp` exporting to a sink here (BENCH_SENSOR_EXPORT=jsonl:
+//                   JSON lines to /dev/null);
 //   baseline again  nothing attached, to show how much the machine drifted during the run.
 // Settings come from BENCH_* variables (see docs/benchmarks.md). Nothing here asserts a time.
 
@@ -19,6 +20,8 @@ import { describeHolders, foreignBpfHolders } from './foreign-bpf.js';
 import type { BpfHolder } from './foreign-bpf.js';
 import { micros, num, ratio, renderTable } from './table.js';
 import { pipelineReport } from './pipeline.js';
+import { startOtlpSink } from './otlp-sink.js';
+import type { OtlpSink } from './otlp-sink.js';
 import { TASKSET_BIN, Wrk, WRK_BIN } from './wrk.js';
 import type { WrkResult } from './wrk.js';
 import { NGINX_BIN, runCommand, startNginx } from '../test/helpers/tls-fixtures.js';
@@ -54,6 +57,8 @@ interface Settings {
   workloads: Workload[];
   /** Pin the nginx worker to CPU 0 and wrk to CPU 1 (the sensor and bpftrace run anywhere). */
   pin: boolean;
+  /** How the sensor row exports: OTLP/gRPC to a sink in this process (as users run it), or JSON lines to /dev/null. */
+  sensorExport: 'otlp' | 'jsonl';
   /** Seconds per pipeline-throughput measurement (6 of them). */
   pipelineSeconds: number;
   /**
@@ -78,6 +83,12 @@ function intFromEnv(name: string, fallback: number, min: number, max: number): n
   return n;
 }
 
+function sensorExportFromEnv(): 'otlp' | 'jsonl' {
+  const raw = (process.env.BENCH_SENSOR_EXPORT ?? 'otlp').trim();
+  if (raw === 'otlp' || raw === 'jsonl') return raw;
+  throw new SettingsError(`BENCH_SENSOR_EXPORT=${raw} is not allowed: use otlp or jsonl`);
+}
+
 function readSettings(): Settings {
   const names = (process.env.BENCH_WORKLOADS ?? 'tiny,64k').split(',').map((s) => s.trim()).filter(Boolean);
   const workloads = names.map((n) => {
@@ -95,6 +106,7 @@ function readSettings(): Settings {
     waitQuietSeconds: intFromEnv('BENCH_WAIT_QUIET_SECONDS', 0, 0, 3600),
     pin: intFromEnv('BENCH_PIN', 0, 0, 1) === 1,
     pipelineSeconds: intFromEnv('BENCH_PIPELINE_SECONDS', 3, 1, 60),
+    sensorExport: sensorExportFromEnv(),
   };
 }
 
@@ -134,6 +146,8 @@ interface Context {
   ticksPerSecond: number;
   floorBody: string | null;
   sensorReady: string | null;
+  /** Where the sensor row exports OTLP, when it does. */
+  sink: OtlpSink | null;
 }
 
 const NGINX_CPU = 0;
@@ -192,7 +206,7 @@ async function measure(ctx: Context, workload: Workload, config: ConfigName): Pr
   const load = { url: `${nginx.url}${workload.path}`, threads: settings.threads, connections: settings.connections, cpu: wrkPinnedCpu(settings) };
   const floor = config === 'floor' ? await startFloor(LIBSSL, cleanup) : null;
   if (floor) ctx.floorBody = floor.body;
-  const sensor = config === 'sensor' ? await startSensor(cleanup) : null;
+  const sensor = config === 'sensor' ? await startSensor(cleanup, ctx.sink?.endpoint) : null;
   if (sensor) ctx.sensorReady = sensor.readyLine;
   let counters: SensorCounters | null = null;
   try {
@@ -344,6 +358,8 @@ function deliveryTable(ms: readonly Measurement[], calibrations: ReadonlyMap<Wor
     const cal = calibrations.get(m.workload);
     const expectedPerRequest = cal ? cal.calls / cal.requests : NaN;
     const missing = 1 - calls / (expectedPerRequest * requests);
+    // Both wrk and nginx are traced: every request is a client and a server exchange.
+    const spans = c.export?.spans?.exported ?? c.telemetry?.spans ?? NaN;
     return [
       m.workload.name,
       num(records), num(calls), num(loadedSeconds, 1),
@@ -353,10 +369,11 @@ function deliveryTable(ms: readonly Measurement[], calibrations: ReadonlyMap<Wor
       Number.isFinite(missing) ? `${(Math.abs(missing) < 0.0005 ? 0 : missing * 100).toFixed(1)}%` : 'n/a',
       nonZero(c.user, ['malformedRecords', 'tlsIncompleteCalls', 'tlsEvictedCalls']),
       num(c.outputDropped),
+      num(2 * requests), num(spans), Number.isFinite(spans) ? num(spans / (2 * requests), 3) : 'n/a',
     ];
   });
   return renderTable(
-    ['workload', 'records', 'TLS calls', 'loaded s', 'records/s', 'TLS calls/s', 'calls/req', 'expected/req', 'not seen', 'user-side losses', 'output dropped'],
+    ['workload', 'records', 'TLS calls', 'loaded s', 'records/s', 'TLS calls/s', 'calls/req', 'expected/req', 'not seen', 'user-side losses', 'output dropped', 'exchanges made', 'spans exported', 'exported/made'],
     rows,
   );
 }
@@ -434,7 +451,9 @@ async function main(): Promise<void> {
     // Registered after nginx, so cleanup kills a running wrk before it stops nginx.
     const wrk = await Wrk.create();
     cleanup.add(() => wrk.close());
-    const ctx: Context = { settings, nginx, wrk, cleanup, ticksPerSecond, floorBody: null, sensorReady: null };
+    const sink = settings.sensorExport === 'otlp' ? await startOtlpSink() : null;
+    if (sink) cleanup.add(() => sink.close());
+    const ctx: Context = { settings, nginx, wrk, cleanup, ticksPerSecond, floorBody: null, sensorReady: null, sink };
 
     const out = (s = ''): void => void process.stdout.write(`${s}\n`);
     out(`oisp-sensor benchmark, ${new Date().toISOString()}`);
@@ -479,7 +498,10 @@ async function main(): Promise<void> {
     }
 
     out(`floor: ${bpftraceVersion}, uprobe + uretprobe on ${['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex'].join(', ')}, body \`${ctx.floorBody ?? '?'}\``);
-    out(`sensor: node dist/src/cli/main.js run --format jsonl > /dev/null; it said "${ctx.sensorReady ?? '?'}"`);
+    const how = sink
+      ? `run --format otlp, OTLP/gRPC to a sink in the bench process that decodes nothing (${num(sink.received.traces.requests)} trace exports, ${num(sink.received.traces.bytes)} bytes received)`
+      : 'run --format jsonl > /dev/null';
+    out(`sensor: node dist/src/cli/main.js ${how}; it said "${ctx.sensorReady ?? '?'}"`);
     out();
     out('1. HTTPS request rate and latency (wrk figures), and CPU over the measured window: wrk, nginx (worker), sensor');
     out('   (its node process) and machine (all CPUs, everything) in CPU ms per 1,000 requests; "other load" is the machine');
@@ -520,6 +542,8 @@ async function main(): Promise<void> {
     out('   not seen: 1 - calls/req / expected/req, the share of successful SSL calls the sensor never reported');
     out('   (TLS traffic of other processes on the host would push it down, even below 0).');
     out('   user-side losses: malformedRecords, tlsIncompleteCalls, tlsEvictedCalls; output dropped: lines the sensor could not write.');
+    out('   exchanges made: 2 per wrk request (wrk is the client, nginx the server, both traced); spans exported: what the');
+    out('   OTLP exporter delivered to the sink (or the spans written, with BENCH_SENSOR_EXPORT=jsonl), warm-up + measured.');
     out('   kernel drops: tls_ring_full, event_ring_full, ssl_calls_table_full, tls_read_failed, syscall_args_table_full,');
     out('   target_pids_full; read by bpftool from the sensor\'s "counters" map after the measured run, and as the sensor logs them.');
     out();

@@ -270,9 +270,9 @@ const schema = {
       env: 'OTEL_BSP_SCHEDULE_DELAY',
     },
     bspMaxQueueSize: {
-      doc: 'Spans waiting for export at most; more are dropped and counted.',
+      doc: 'Spans waiting for export (or for a collector to come back) at most; the oldest are dropped and counted. 16384, not the SDK\'s 2048: one sensor carries a whole host\'s traffic.',
       format: integerFormat(1, 10000000),
-      default: 2048,
+      default: 16384,
       env: 'OTEL_BSP_MAX_QUEUE_SIZE',
     },
     bspMaxExportBatchSize: {
@@ -294,9 +294,9 @@ const schema = {
       env: 'OTEL_BLRP_SCHEDULE_DELAY',
     },
     blrpMaxQueueSize: {
-      doc: 'Log records waiting for export at most; more are dropped and counted.',
+      doc: 'Log records waiting for export (or for a collector to come back) at most; the oldest are dropped and counted. 16384, not the SDK\'s 2048.',
       format: integerFormat(1, 10000000),
-      default: 2048,
+      default: 16384,
       env: 'OTEL_BLRP_MAX_QUEUE_SIZE',
     },
     blrpMaxExportBatchSize: {

@@ -2,19 +2,16 @@
 // read the standard OTEL_EXPORTER_OTLP_* variables themselves (endpoint,
 // per-signal endpoint, headers, compression, timeout), and the batch
 // processors OTEL_BSP_* / OTEL_BLRP_*, so those mean what they mean everywhere.
-import { ExportResultCode } from '@opentelemetry/core';
-import type { ExportResult } from '@opentelemetry/core';
 import { OTLPLogExporter as GrpcLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { OTLPLogExporter as HttpJsonLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPLogExporter as ProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
 import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as HttpJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { BatchLogRecordProcessor, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { BatchSpanProcessor, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { LineWriter } from '../output/line-writer.js';
+import { Batcher, BatchLogProcessor, BatchSpanProcessor } from './batch-processor.js';
 import { RetryingExporter } from './retry-export.js';
 import type { RetryOptions, RetryStats } from './retry-export.js';
 import { logToJson, logToLine, spanToJson, spanToLine } from './signal-format.js';
@@ -28,23 +25,32 @@ export interface ExportCounters {
   logs: RetryStats;
 }
 
-/** Writes each span or log record as one line (console, jsonl); works as a span and a log exporter. */
-class LineExporter<T> {
+/**
+ * Writes each span or log record as one line (console, jsonl) as soon as it
+ * ends: no export promise per span, the line writer does the batching.
+ */
+class LineProcessor implements SpanProcessor, LogRecordProcessor {
   constructor(
     private readonly out: LineWriter,
-    private readonly format: (item: T) => string,
+    private readonly formatSpan: (s: ReadableSpan) => string,
+    private readonly formatLog: (l: ReadableLogRecord) => string,
   ) {}
 
-  export(items: T[], done: (r: ExportResult) => void): void {
-    for (const item of items) this.out.write(this.format(item));
-    done({ code: ExportResultCode.SUCCESS });
+  onStart(): void {}
+
+  onEnd(span: ReadableSpan): void {
+    this.out.write(this.formatSpan(span));
   }
 
-  shutdown(): Promise<void> {
-    return this.out.flush();
+  onEmit(log: ReadableLogRecord): void {
+    this.out.write(this.formatLog(log));
   }
 
   forceFlush(): Promise<void> {
+    return this.out.flush();
+  }
+
+  shutdown(): Promise<void> {
     return this.out.flush();
   }
 }
@@ -88,16 +94,18 @@ export function makeProcessors(
   const logs: LogRecordProcessor[] = [];
   for (const kind of kinds) {
     if (kind === 'otlp') {
-      const se = new RetryingExporter<ReadableSpan>(otlpSpanExporter(protocols.traces), retry);
+      const se = new RetryingExporter<ReadableSpan>(otlpSpanExporter(protocols.traces), { ...retry, maxItems: batch.spans.maxQueueSize, timeoutMs: batch.spans.exportTimeoutMillis });
       counters.spans = se.stats;
-      spans.push(new BatchSpanProcessor(se, batch.spans));
-      const le = new RetryingExporter<ReadableLogRecord>(otlpLogExporter(protocols.logs), retry);
+      spans.push(new BatchSpanProcessor(new Batcher(se, batch.spans, se.stats)));
+      const le = new RetryingExporter<ReadableLogRecord>(otlpLogExporter(protocols.logs), { ...retry, maxItems: batch.logs.maxQueueSize, timeoutMs: batch.logs.exportTimeoutMillis });
       counters.logs = le.stats;
-      logs.push(new BatchLogRecordProcessor({ exporter: le, ...batch.logs }));
+      logs.push(new BatchLogProcessor(new Batcher(le, batch.logs, le.stats)));
     } else {
-      const json = kind === 'jsonl';
-      spans.push(new SimpleSpanProcessor(new LineExporter<ReadableSpan>(out, json ? (s) => JSON.stringify(spanToJson(s)) : spanToLine)));
-      logs.push(new SimpleLogRecordProcessor({ exporter: new LineExporter<ReadableLogRecord>(out, json ? (l) => JSON.stringify(logToJson(l)) : logToLine) }));
+      const lines = kind === 'jsonl'
+        ? new LineProcessor(out, (s) => JSON.stringify(spanToJson(s)), (l) => JSON.stringify(logToJson(l)))
+        : new LineProcessor(out, spanToLine, logToLine);
+      spans.push(lines);
+      logs.push(lines);
     }
   }
   return { spans, logs, counters };

@@ -2,19 +2,18 @@
 // under the Resource of the process it describes. One tracer/logger provider
 // per process (bounded LRU) shares one span processor and one log processor,
 // which own the batching and the exporters.
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags } from '@opentelemetry/api';
-import type { Tracer } from '@opentelemetry/api';
-import type { HrTime } from '@opentelemetry/api';
 import type { Logger as OtelLogger } from '@opentelemetry/api-logs';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { Resource } from '@opentelemetry/resources';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import type { LogRecordProcessor } from '@opentelemetry/sdk-logs';
-import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { BoundedLru } from '../util/lru.js';
 import type { MonotonicClock } from '../util/clock.js';
 import type { AttributeMap } from './resource.js';
 import type { SpanSpec } from './http-span.js';
+import { FinishedSpan, isSampled, SpanIdSource, toHrTime } from './span-record.js';
+
 
 export const SCOPE_NAME = 'oisp-sensor';
 export const SCOPE_VERSION = '0.1.0';
@@ -31,23 +30,25 @@ export interface LogSpec {
 interface ProcessProviders {
   attrs: AttributeMap;
   attrsKey: string;
-  tracer: Tracer;
+  resource: Resource;
   logger: OtelLogger;
 }
 
-export function toHrTime(epochNs: bigint): HrTime {
-  return [Number(epochNs / 1_000_000_000n), Number(epochNs % 1_000_000_000n)];
-}
+const SCOPE = { name: SCOPE_NAME, version: SCOPE_VERSION };
 
 export interface PipelineStats {
   spans: number;
+  /** Spans not made because their remote parent (traceparent) said "not sampled". */
+  unsampledSpans: number;
   logs: number;
   providerEvictions: number;
 }
 
 export class OtelPipeline {
   private readonly providers: BoundedLru<number, ProcessProviders>;
-  readonly stats: PipelineStats = { spans: 0, logs: 0, providerEvictions: 0 };
+  private readonly ids = new SpanIdSource();
+  private readonly toEpochNs: (ns: bigint) => bigint;
+  readonly stats: PipelineStats = { spans: 0, unsampledSpans: 0, logs: 0, providerEvictions: 0 };
 
   constructor(
     private readonly spanProcessors: SpanProcessor[],
@@ -56,21 +57,16 @@ export class OtelPipeline {
     maxProcesses = 4096,
   ) {
     this.providers = new BoundedLru(maxProcesses, () => this.stats.providerEvictions++);
+    this.toEpochNs = (ns) => clock.toEpochNs(ns);
   }
 
   emitSpan(pid: number, resource: AttributeMap, spec: SpanSpec): void {
-    const { tracer } = this.providersFor(pid, resource);
-    const parentCtx = spec.parent
-      ? trace.setSpanContext(ROOT_CONTEXT, { traceId: spec.parent.traceId, spanId: spec.parent.spanId, traceFlags: spec.parent.traceFlags & TraceFlags.SAMPLED, isRemote: true })
-      : ROOT_CONTEXT;
-    const span = tracer.startSpan(
-      spec.name,
-      { kind: spec.kind === 'client' ? SpanKind.CLIENT : SpanKind.SERVER, startTime: toHrTime(this.clock.toEpochNs(spec.startNs)), attributes: spec.attributes },
-      parentCtx,
-    );
-    for (const ev of spec.events ?? []) span.addEvent(ev.name, ev.attributes ?? {}, toHrTime(this.clock.toEpochNs(ev.tsNs)));
-    if (spec.status.code === 'error') span.setStatus({ code: SpanStatusCode.ERROR, ...(spec.status.message ? { message: spec.status.message } : {}) });
-    span.end(toHrTime(this.clock.toEpochNs(spec.endNs)));
+    if (!isSampled(spec)) {
+      this.stats.unsampledSpans++;
+      return;
+    }
+    const span = new FinishedSpan(spec, this.providersFor(pid, resource).resource, SCOPE, this.ids, this.toEpochNs);
+    for (const p of this.spanProcessors) p.onEnd(span);
     this.stats.spans++;
   }
 
@@ -109,9 +105,8 @@ export class OtelPipeline {
     const resource = resourceFromAttributes(attrs);
     // The processors are shared and owned by this pipeline: a provider is
     // never shut down itself, only dropped.
-    const tracer = new BasicTracerProvider({ resource, spanProcessors: this.spanProcessors }).getTracer(SCOPE_NAME, SCOPE_VERSION);
     const logger = new LoggerProvider({ resource, processors: this.logProcessors }).getLogger(SCOPE_NAME, SCOPE_VERSION);
-    const made = { attrs, attrsKey, tracer, logger };
+    const made = { attrs, attrsKey, resource, logger };
     this.providers.set(pid, made);
     return made;
   }

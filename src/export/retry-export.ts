@@ -1,7 +1,13 @@
-// Keeps what a collector refused, and sends it again with backoff: the OTel JS
-// gRPC exporter never retries, so without this a collector restart loses
-// every batch until then. Bounded: past maxItems the oldest items are dropped
-// and counted; nothing grows with the length of an outage.
+// Between the batch processors and an OTLP exporter: accepts every batch at
+// once, sends up to `maxInFlight` of them concurrently, and keeps what a
+// collector refused to send it again with backoff (the OTel JS gRPC exporter
+// never retries, so without this a collector restart loses every batch until
+// then). Accepting at once matters: the SDK's batch processor waits for each
+// export to finish before it starts the next, and meanwhile drops what
+// overflows its queue without telling anyone; at a few thousand spans a
+// second on a busy machine that lost two spans in three. Bounded: past
+// maxItems waiting the oldest batches are dropped and counted; nothing grows with the
+// length of an outage or the slowness of a collector.
 import { ExportResultCode } from '@opentelemetry/core';
 import type { ExportResult } from '@opentelemetry/core';
 
@@ -16,6 +22,7 @@ export interface RetryStats {
   failedAttempts: number;
   retriedItems: number;
   droppedItems: number;
+  /** Items accepted and not yet delivered (waiting or being sent). */
   queued: number;
   lastError: string;
 }
@@ -24,15 +31,31 @@ export interface RetryOptions {
   maxItems: number;
   initialBackoffMs: number;
   maxBackoffMs: number;
+  /** Export requests outstanding at once (1 keeps strict order). */
+  maxInFlight?: number;
+  /** An export not answered within this long counts as failed (and is sent again). */
+  timeoutMs?: number;
+}
+
+interface Batch<T> {
+  seq: number;
+  items: T[];
+  attempts: number;
 }
 
 export class RetryingExporter<T> implements Exporting<T> {
-  private readonly queue: T[][] = [];
-  private queuedItems = 0;
+  /** Waiting batches, oldest first. */
+  private queue: Batch<T>[] = [];
+  /** Items in `queue`: the cap applies to these (what is being sent cannot be taken back). */
+  private waitingItems = 0;
+  private readonly sending = new Set<Batch<T>>();
+  private nextSeq = 0;
   private backoffMs: number;
   private timer: NodeJS.Timeout | null = null;
-  private sending = false;
+  /** After a failure, one batch at a time until one gets through. */
+  private probing = false;
   private closed = false;
+  private readonly idleWaiters: (() => void)[] = [];
   readonly stats: RetryStats = { exported: 0, failedAttempts: 0, retriedItems: 0, droppedItems: 0, queued: 0, lastError: '' };
 
   constructor(
@@ -42,101 +65,115 @@ export class RetryingExporter<T> implements Exporting<T> {
     this.backoffMs = opts.initialBackoffMs;
   }
 
-  /** Accepts the batch: sent now when nothing waits, else queued behind what waits (order kept). */
+  /** Accepts the batch (it is delivered later, or dropped and counted). */
   export(items: T[], done: (r: ExportResult) => void): void {
     if (this.closed) {
       this.stats.droppedItems += items.length;
       done({ code: ExportResultCode.FAILED, error: new Error('exporter shut down') });
       return;
     }
-    if (this.queue.length > 0 || this.sending) {
-      this.enqueue(items);
-      done({ code: ExportResultCode.SUCCESS });
-      return;
+    if (items.length > 0) {
+      this.queue.push({ seq: this.nextSeq++, items, attempts: 0 });
+      this.waitingItems += items.length;
+      this.stats.queued += items.length;
+      this.capQueue();
+      this.pump();
     }
-    this.sending = true;
-    this.inner.export(items, (r) => {
-      this.sending = false;
-      if (r.code === ExportResultCode.SUCCESS) this.stats.exported += items.length;
-      else {
-        this.noteFailure(r);
-        this.enqueue(items);
-      }
-      done({ code: ExportResultCode.SUCCESS });
-    });
+    done({ code: ExportResultCode.SUCCESS });
   }
 
-  /** One more attempt at everything queued, then the inner flush. */
+  /** Sends everything waiting now (backoff or not), and resolves once it is delivered or a send failed. */
   async forceFlush(): Promise<void> {
-    await this.drainOnce();
+    await this.sendAllOnce();
     await this.inner.forceFlush?.();
   }
 
   async shutdown(): Promise<void> {
-    await this.drainOnce();
+    await this.sendAllOnce();
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    this.stats.droppedItems += this.queuedItems;
-    this.queue.length = 0;
-    this.queuedItems = 0;
-    this.stats.queued = 0;
+    this.stats.droppedItems += this.waitingItems;
+    this.stats.queued -= this.waitingItems;
+    this.queue = [];
+    this.waitingItems = 0;
     await this.inner.shutdown();
   }
 
-  private noteFailure(r: ExportResult): void {
+  private async sendAllOnce(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const failuresBefore = this.stats.failedAttempts;
+    while ((this.queue.length > 0 || this.sending.size > 0) && this.stats.failedAttempts === failuresBefore) {
+      this.pump(true);
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    }
+  }
+
+  private capQueue(): void {
+    while (this.waitingItems > this.opts.maxItems && this.queue.length > 0) {
+      const oldest = this.queue.shift() as Batch<T>;
+      this.waitingItems -= oldest.items.length;
+      this.stats.queued -= oldest.items.length;
+      this.stats.droppedItems += oldest.items.length;
+    }
+  }
+
+  private pump(now = false): void {
+    if (this.closed || (this.timer && !now)) return;
+    const limit = this.probing ? 1 : Math.max(1, this.opts.maxInFlight ?? 4);
+    while (this.sending.size < limit && this.queue.length > 0) {
+      const batch = this.queue.shift() as Batch<T>;
+      this.waitingItems -= batch.items.length;
+      this.send(batch);
+    }
+  }
+
+  private send(batch: Batch<T>): void {
+    this.sending.add(batch);
+    batch.attempts++;
+    let settled = false;
+    const timeout = setTimeout(() => finish({ code: ExportResultCode.FAILED, error: new Error(`export timed out after ${this.opts.timeoutMs} ms`) }), this.opts.timeoutMs ?? 30_000);
+    timeout.unref();
+    const finish = (r: ExportResult): void => {
+      if (settled) return; // late answers after a timeout, or an exporter calling back twice
+      settled = true;
+      clearTimeout(timeout);
+      this.sending.delete(batch);
+      if (r.code === ExportResultCode.SUCCESS) this.delivered(batch);
+      else this.failed(batch, r);
+      const waiters = this.idleWaiters.splice(0);
+      for (const w of waiters) w();
+    };
+    this.inner.export(batch.items, finish);
+  }
+
+  private delivered(batch: Batch<T>): void {
+    this.stats.exported += batch.items.length;
+    if (batch.attempts > 1) this.stats.retriedItems += batch.items.length;
+    this.stats.queued -= batch.items.length;
+    this.probing = false;
+    this.backoffMs = this.opts.initialBackoffMs;
+    this.pump();
+  }
+
+  private failed(batch: Batch<T>, r: ExportResult): void {
     this.stats.failedAttempts++;
     this.stats.lastError = r.error?.message ?? 'export failed';
-  }
-
-  private enqueue(items: T[]): void {
-    this.queue.push(items);
-    this.queuedItems += items.length;
-    while (this.queuedItems > this.opts.maxItems && this.queue.length > 0) {
-      const oldest = this.queue.shift() as T[];
-      this.queuedItems -= oldest.length;
-      this.stats.droppedItems += oldest.length;
-    }
-    this.stats.queued = this.queuedItems;
-    this.schedule();
-  }
-
-  private schedule(): void {
-    if (this.timer || this.closed || this.queue.length === 0) return;
+    // Back in its place by age, so retries keep the original order.
+    let i = 0;
+    while (i < this.queue.length && (this.queue[i] as Batch<T>).seq < batch.seq) i++;
+    this.queue.splice(i, 0, batch);
+    this.waitingItems += batch.items.length;
+    this.capQueue();
+    if (this.closed) return;
+    this.probing = true;
+    if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      void this.retry();
+      this.pump();
     }, this.backoffMs);
     this.timer.unref();
-  }
-
-  private async retry(): Promise<void> {
-    const ok = await this.drainOnce();
-    this.backoffMs = ok ? this.opts.initialBackoffMs : Math.min(this.backoffMs * 2, this.opts.maxBackoffMs);
-    this.schedule();
-  }
-
-  /** Sends queued batches in order until one fails; true when the queue emptied. */
-  private async drainOnce(): Promise<boolean> {
-    if (this.sending) return false;
-    while (this.queue.length > 0) {
-      const batch = this.queue[0] as T[];
-      this.sending = true;
-      const r = await new Promise<ExportResult>((resolve) => this.inner.export(batch, resolve));
-      this.sending = false;
-      if (r.code !== ExportResultCode.SUCCESS) {
-        this.noteFailure(r);
-        return false;
-      }
-      // the cap may have dropped this batch while it was being sent
-      if (this.queue[0] === batch) {
-        this.queue.shift();
-        this.queuedItems -= batch.length;
-      }
-      this.stats.exported += batch.length;
-      this.stats.retriedItems += batch.length;
-      this.stats.queued = this.queuedItems;
-    }
-    return true;
+    this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs);
   }
 }

@@ -33,6 +33,8 @@ export interface StageStats {
   processes: number;
   processEvictions: number;
   spans: number;
+  /** Not made: the request's traceparent said "not sampled" (the SDK's default ParentBased sampler). */
+  unsampledSpans: number;
   logs: number;
   handlerErrors: number;
   /** LLM API calls recognised, and what could not be decoded in them (bad JSON, truncated bodies…). */
@@ -122,6 +124,7 @@ export class TelemetryStage {
       processes: this.processes.size,
       processEvictions: this.processes.evictions,
       spans: this.pipeline.stats.spans,
+      unsampledSpans: this.pipeline.stats.unsampledSpans,
       logs: this.pipeline.stats.logs,
       handlerErrors: this.handlerErrors,
       genaiCalls: this.genaiCalls,

@@ -4,13 +4,25 @@ import { ExportResultCode } from '@opentelemetry/core';
 import type { ExportResult } from '@opentelemetry/core';
 import { RetryingExporter } from '../../../src/export/retry-export.js';
 
-/** A collector that can be up or down: records what it accepted. */
+/** A collector that can be up or down, and slow: records what it accepted and how many requests it held at once. */
 class Collector {
   up = false;
+  delayMs = 0;
   accepted: number[] = [];
+  requests = 0;
+  open = 0;
+  maxOpen = 0;
   export(items: number[], done: (r: ExportResult) => void): void {
-    if (this.up) this.accepted.push(...items);
-    setImmediate(() => done(this.up ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error: new Error('UNAVAILABLE') }));
+    this.requests++;
+    this.open++;
+    this.maxOpen = Math.max(this.maxOpen, this.open);
+    const answer = (): void => {
+      this.open--;
+      if (this.up) this.accepted.push(...items);
+      done(this.up ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error: new Error('UNAVAILABLE') });
+    };
+    if (this.delayMs > 0) setTimeout(answer, this.delayMs);
+    else setImmediate(answer);
   }
   shutdown(): Promise<void> {
     return Promise.resolve();
@@ -18,31 +30,71 @@ class Collector {
 }
 
 const exportOnce = (e: RetryingExporter<number>, items: number[]): Promise<ExportResult> => new Promise((r) => e.export(items, r));
+const until = async (cond: () => boolean, ms = 2000): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
 
 test('batches refused during an outage are sent, in order, once the collector is back', async () => {
   const c = new Collector();
   const e = new RetryingExporter(c, { maxItems: 100, initialBackoffMs: 10, maxBackoffMs: 40 });
   assert.equal((await exportOnce(e, [1, 2])).code, ExportResultCode.SUCCESS);
   await exportOnce(e, [3]);
+  await until(() => e.stats.failedAttempts >= 2);
   assert.equal(e.stats.queued, 3);
-  assert.ok(e.stats.failedAttempts >= 1);
   c.up = true;
-  await new Promise((r) => setTimeout(r, 150));
+  await until(() => e.stats.queued === 0);
   assert.deepEqual(c.accepted, [1, 2, 3]);
-  assert.equal(e.stats.queued, 0);
   assert.equal(e.stats.exported, 3);
+  assert.equal(e.stats.retriedItems, 3);
   await exportOnce(e, [4]);
+  await until(() => c.accepted.length === 4);
   assert.deepEqual(c.accepted, [1, 2, 3, 4]);
+  assert.equal(e.stats.retriedItems, 3, 'a first-time delivery is not a retry');
 });
 
 test('a long outage costs the oldest items, counted, never unbounded memory', async () => {
   const c = new Collector();
   const e = new RetryingExporter(c, { maxItems: 5, initialBackoffMs: 1000, maxBackoffMs: 1000 });
   for (let i = 0; i < 10; i++) await exportOnce(e, [i, i + 100]);
-  assert.ok(e.stats.queued <= 5);
+  await until(() => e.stats.failedAttempts >= 1 && e.stats.queued <= 5);
   assert.equal(e.stats.droppedItems + e.stats.queued, 20);
   c.up = true;
   await e.shutdown();
   assert.deepEqual(c.accepted, [8, 108, 9, 109]);
   assert.equal((await exportOnce(e, [1])).code, ExportResultCode.FAILED);
+  assert.equal(e.stats.droppedItems, 17, 'after shutdown, refused items are counted as dropped too');
+});
+
+test('a slow collector: batches are accepted at once, at most maxInFlight requests are open, the rest wait bounded', async () => {
+  const c = new Collector();
+  c.up = true;
+  c.delayMs = 50;
+  const e = new RetryingExporter(c, { maxItems: 30, initialBackoffMs: 10, maxBackoffMs: 40, maxInFlight: 3 });
+  const t0 = Date.now();
+  for (let i = 0; i < 20; i++) assert.equal((await exportOnce(e, [i, i, i])).code, ExportResultCode.SUCCESS);
+  assert.ok(Date.now() - t0 < 45, 'accepting never waits for the collector');
+  assert.ok(e.stats.queued <= 30 + 9, `queued ${e.stats.queued}: at most maxItems waiting plus maxInFlight batches`);
+  assert.ok(e.stats.droppedItems >= 60 - 30 - 9, `what did not fit was dropped and counted (${e.stats.droppedItems})`);
+  await e.forceFlush();
+  assert.equal(e.stats.queued, 0);
+  assert.equal(e.stats.exported + e.stats.droppedItems, 60);
+  assert.equal(c.maxOpen, 3);
+});
+
+test('forceFlush stops at the first failure instead of waiting out the backoff', async () => {
+  const c = new Collector();
+  const e = new RetryingExporter(c, { maxItems: 100, initialBackoffMs: 60_000, maxBackoffMs: 60_000 });
+  await exportOnce(e, [1]);
+  const t0 = Date.now();
+  await e.forceFlush();
+  assert.ok(Date.now() - t0 < 1000);
+  assert.equal(e.stats.queued, 1);
+  c.up = true;
+  await e.forceFlush();
+  assert.deepEqual(c.accepted, [1]);
+  await e.shutdown();
 });

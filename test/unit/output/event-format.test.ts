@@ -41,3 +41,22 @@ test('the line writer drops and counts when the reader is too slow', () => {
   assert.ok(w.dropped > 0);
   assert.equal(w.written + w.dropped, 5);
 });
+
+test('the line writer sends the lines of one turn in one write, in order, and flush() delivers them', async () => {
+  const chunks: string[] = [];
+  const stream = new PassThrough();
+  stream.on('data', (c: Buffer) => chunks.push(c.toString()));
+  const w = new LineWriter(stream);
+  for (let i = 0; i < 100; i++) w.write(`line ${i}`);
+  assert.equal(chunks.length, 0, 'nothing leaves before the end of the turn');
+  await w.flush();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(chunks.length, 1);
+  assert.equal(chunks[0], Array.from({ length: 100 }, (_, i) => `line ${i}\n`).join(''));
+  const big = new LineWriter(stream, 1 << 20, 64);
+  chunks.length = 0;
+  for (let i = 0; i < 10; i++) big.write('x'.repeat(40));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(chunks.join(''), `${'x'.repeat(40)}\n`.repeat(10));
+  assert.ok(chunks.length >= 5, `past chunkChars a write leaves at once (${chunks.length} writes)`);
+});

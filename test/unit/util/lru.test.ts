@@ -15,3 +15,23 @@ test('evicts the least recently used entry and counts it', () => {
   assert.equal(l.size, 2);
   assert.throws(() => new BoundedLru(0));
 });
+
+test('entries used since the last eviction survive those that were not; size never passes the cap', () => {
+  const evicted: number[] = [];
+  const l = new BoundedLru<number, number>(100, (k) => evicted.push(k));
+  for (let i = 0; i < 100; i++) l.set(i, i);
+  for (let i = 0; i < 100; i += 2) assert.equal(l.get(i), i);
+  for (let i = 100; i < 150; i++) l.set(i, i);
+  assert.deepEqual(evicted, Array.from({ length: 50 }, (_, i) => 2 * i + 1));
+  for (let i = 150; i < 100_150; i++) {
+    l.set(i, i);
+    l.get(i - 3);
+    assert.ok(l.size <= 100);
+  }
+  assert.equal(l.evictions, 100_050);
+  assert.equal(l.evictions, evicted.length);
+  l.set(100_149, -1);
+  assert.equal(l.peek(100_149), -1, 'setting a present key replaces its value without an eviction');
+  assert.equal(l.evictions, 100_050);
+  assert.deepEqual([...l.entries()].length, 100);
+});
