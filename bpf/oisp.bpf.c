@@ -22,6 +22,17 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Fixed at load time by user space. */
 const volatile __u32 self_pid = 0;
 const volatile __u32 max_capture_bytes = 256 * 1024;
+/*
+ * Wake-up coalescing window (0: the kernel's adaptive wake-ups, one whenever
+ * the consumer has caught up, i.e. about one per record or two when it keeps
+ * up). Otherwise a record wakes the consumer only when no wake-up was sent in
+ * the last window; user space drains on a timer of the same period while
+ * records flow, so no record waits longer than about one window.
+ */
+const volatile __u64 wakeup_window_ns = 0;
+
+/* Per ring (0 TLS, 1 events): when a wake-up was last forced. Races only cost an extra wake-up. */
+__u64 last_wakeup_ns[2] = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -204,6 +215,22 @@ static __always_inline bool trace_allowed(__u32 pid, __u32 cfg)
 	return bpf_map_lookup_elem(&target_comms, comm) != NULL;
 }
 
+/* Flags for bpf_ringbuf_submit/output: wake the consumer at most once per window. */
+static __always_inline __u64 wakeup_flags(__u32 ring)
+{
+	if (!wakeup_window_ns)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *last = &last_wakeup_ns[ring & 1];
+	if (now - *last >= wakeup_window_ns) {
+		*last = now;
+		return BPF_RB_FORCE_WAKEUP;
+	}
+	return BPF_RB_NO_WAKEUP;
+}
+#define TLS_RING_ID 0
+#define EVENT_RING_ID 1
+
 /* A fixed-size record in the event ring; a full ring is counted. */
 static __always_inline void *reserve_event(__u64 size)
 {
@@ -299,7 +326,7 @@ static __always_inline bool bind_ssl(__u64 id, __u64 ssl, __s32 fd, __u8 how)
 	b->fd = fd;
 	b->how = how;
 	b->_pad1[0] = b->_pad1[1] = b->_pad1[2] = 0;
-	bpf_ringbuf_submit(b, 0);
+	bpf_ringbuf_submit(b, wakeup_flags(EVENT_RING_ID));
 
 	struct pid_ssl_key sk = { .pid = pid, .ssl = ssl };
 	struct pid_fd_key fk = { .pid = pid, .fd = fd };
@@ -397,7 +424,7 @@ static long emit_chunk(__u32 index, struct chunk_loop_ctx *lc)
 		len = 0;
 	}
 	s->rec.data_len = len;
-	if (bpf_ringbuf_output(&tls_ring, s, sizeof(s->rec) + len, 0))
+	if (bpf_ringbuf_output(&tls_ring, s, sizeof(s->rec) + len, wakeup_flags(TLS_RING_ID)))
 		count(OISP_CNT_TLS_RING_FULL);
 	return 0;
 }
@@ -556,7 +583,7 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	if (args_len && bpf_probe_read_user(e->args, args_len, (void *)arg_start))
 		args_len = 0;
 	e->args_len = args_len;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(EVENT_RING_ID));
 	return 0;
 }
 
@@ -606,7 +633,7 @@ int handle_exit(void *ctx)
 	e->exit_code = (status >> 8) & 0xff;
 	e->signal = status & 0x7f;
 	e->_pad1 = 0;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(EVENT_RING_ID));
 	return 0;
 }
 
@@ -655,7 +682,7 @@ static __always_inline int open_exit(long ret)
 	e->path_len = n > 0 ? n - 1 : 0;
 	if (n == sizeof(e->path))
 		e->h.flags |= OISP_FLAG_STRING_TRUNCATED;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(EVENT_RING_ID));
 	return 0;
 }
 
@@ -724,7 +751,7 @@ int handle_exit_connect(struct trace_event_raw_sys_exit *ctx)
 		sock_addrs_of_fd(a.fd, &e->local, &ignored);
 		remember_socket(id >> 32, a.fd);
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(EVENT_RING_ID));
 	return 0;
 }
 
@@ -747,7 +774,7 @@ static __always_inline int accept_exit(long ret)
 	e->fd = ret;
 	e->result = ret;
 	remember_socket(id >> 32, ret);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(EVENT_RING_ID));
 	return 0;
 }
 
@@ -783,6 +810,6 @@ int handle_enter_close(struct trace_event_raw_sys_enter *ctx)
 	e->fd = key.fd;
 	e->_pad1 = 0;
 	e->conn_id = conn;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(EVENT_RING_ID));
 	return 0;
 }

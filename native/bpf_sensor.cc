@@ -74,7 +74,7 @@ void BpfSensor::RequireLoaded(Napi::Env env) const {
   if (!loaded_) throw Napi::Error::New(env, "the BPF object is not loaded");
 }
 
-// load({ selfPid, maxCaptureBytes, tlsRingBytes, eventRingBytes })
+// load({ selfPid, maxCaptureBytes, tlsRingBytes, eventRingBytes, wakeupWindowUs })
 Napi::Value BpfSensor::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (skel_) throw Napi::Error::New(env, "already loaded");
@@ -84,6 +84,8 @@ Napi::Value BpfSensor::Load(const Napi::CallbackInfo& info) {
   if (!skel_) throw LibbpfError(env, "cannot open the BPF object", errno);
   skel_->rodata->self_pid = GetU32(opts, "selfPid", 0);
   skel_->rodata->max_capture_bytes = GetU32(opts, "maxCaptureBytes", 256 * 1024);
+  wakeup_window_us_ = GetU32(opts, "wakeupWindowUs", 0);
+  skel_->rodata->wakeup_window_ns = static_cast<uint64_t>(wakeup_window_us_) * 1000;
   int err = bpf_map__set_max_entries(skel_->maps.tls_ring, GetU32(opts, "tlsRingBytes", 8u << 20));
   if (!err)
     err = bpf_map__set_max_entries(skel_->maps.event_ring, GetU32(opts, "eventRingBytes", 1u << 20));
@@ -238,9 +240,9 @@ Napi::Value BpfSensor::Start(const Napi::CallbackInfo& info) {
   Napi::Function cb = info[0].As<Napi::Function>();
   size_t max_batch = info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : (4u << 20);
   pollers_.push_back(std::make_unique<RingPoller>(env, bpf_map__fd(skel_->maps.tls_ring), 0, cb,
-                                                  max_batch));
+                                                  max_batch, wakeup_window_us_));
   pollers_.push_back(std::make_unique<RingPoller>(env, bpf_map__fd(skel_->maps.event_ring), 1,
-                                                  cb, max_batch));
+                                                  cb, max_batch, wakeup_window_us_));
   for (auto& p : pollers_) p->Start();
   return env.Undefined();
 }

@@ -38,6 +38,7 @@ class BpfSensor : public Napi::ObjectWrap<BpfSensor> {
 
   ::oisp_bpf* skel_ = nullptr;
   bool loaded_ = false;
+  uint32_t wakeup_window_us_ = 0;
   std::vector<bpf_link*> links_;  // index = link id; nullptr once detached
   std::vector<std::unique_ptr<RingPoller>> pollers_;
 };

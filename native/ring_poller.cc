@@ -1,6 +1,8 @@
 #include "ring_poller.h"
 
 #include <bpf/libbpf.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -11,8 +13,8 @@
 namespace oisp {
 
 RingPoller::RingPoller(Napi::Env env, int map_fd, uint32_t ring_id, Napi::Function callback,
-                       size_t max_batch_bytes)
-    : env_(env), ring_id_(ring_id), max_batch_bytes_(max_batch_bytes) {
+                       size_t max_batch_bytes, uint32_t window_us)
+    : env_(env), ring_id_(ring_id), max_batch_bytes_(max_batch_bytes), window_us_(window_us) {
   ClearLibbpfLog();
   rb_ = ring_buffer__new(map_fd, OnSample, this, nullptr);
   if (!rb_) {
@@ -29,6 +31,20 @@ RingPoller::~RingPoller() {
   if (rb_) ring_buffer__free(rb_);
 }
 
+namespace {
+// Stops and frees a poll handle once libuv is done with it, then closes
+// `owned_fd` (-1: none): libuv must stop watching an fd before it is closed.
+void ClosePoll(uv_poll_t* p, int owned_fd) {
+  uv_poll_stop(p);
+  p->data = reinterpret_cast<void*>(static_cast<intptr_t>(owned_fd));
+  uv_close(reinterpret_cast<uv_handle_t*>(p), [](uv_handle_t* h) {
+    int fd = static_cast<int>(reinterpret_cast<intptr_t>(h->data));
+    if (fd >= 0) close(fd);
+    delete reinterpret_cast<uv_poll_t*>(h);
+  });
+}
+}  // namespace
+
 void RingPoller::Start() {
   if (started_) return;
   uv_loop_t* loop = nullptr;
@@ -44,15 +60,33 @@ void RingPoller::Start() {
   rc = uv_poll_start(poll_, UV_READABLE, OnReadable);
   if (rc != 0) throw Napi::Error::New(env_, std::string("uv_poll_start failed: ") + uv_strerror(rc));
   started_ = true;
+  if (window_us_ == 0) return;
+  timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (timer_fd_ < 0) throw Napi::Error::New(env_, std::string("timerfd_create failed: ") + strerror(errno));
+  timer_poll_ = new uv_poll_t;
+  rc = uv_poll_init(loop, timer_poll_, timer_fd_);
+  if (rc != 0) {
+    delete timer_poll_;
+    timer_poll_ = nullptr;
+    throw Napi::Error::New(env_, std::string("uv_poll_init failed: ") + uv_strerror(rc));
+  }
+  timer_poll_->data = this;
+  rc = uv_poll_start(timer_poll_, UV_READABLE, OnTimer);
+  if (rc != 0) throw Napi::Error::New(env_, std::string("uv_poll_start failed: ") + uv_strerror(rc));
 }
 
 void RingPoller::Stop() {
+  if (timer_poll_) {
+    ClosePoll(timer_poll_, timer_fd_);
+    timer_poll_ = nullptr;
+    timer_fd_ = -1;
+  } else if (timer_fd_ >= 0) {
+    close(timer_fd_);
+    timer_fd_ = -1;
+  }
+  timer_armed_ = false;
   if (!poll_) return;
-  uv_poll_stop(poll_);
-  poll_->data = nullptr;
-  // The handle is freed in the close callback, once libuv is done with it.
-  uv_close(reinterpret_cast<uv_handle_t*>(poll_),
-           [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+  ClosePoll(poll_, -1);  // the ring's epoll fd belongs to libbpf
   poll_ = nullptr;
   started_ = false;
 }
@@ -72,8 +106,33 @@ int RingPoller::OnSample(void* ctx, void* data, size_t size) {
 void RingPoller::OnReadable(uv_poll_t* handle, int status, int /*events*/) {
   auto* self = static_cast<RingPoller*>(handle->data);
   if (!self || status < 0) return;
-  ring_buffer__consume(self->rb_);
-  self->DeliverBatch();
+  if (self->ConsumeAndDeliver()) self->ArmTimer();
+}
+
+void RingPoller::OnTimer(uv_poll_t* handle, int status, int /*events*/) {
+  auto* self = static_cast<RingPoller*>(handle->data);
+  if (!self || status < 0) return;
+  uint64_t expirations;
+  while (read(self->timer_fd_, &expirations, sizeof(expirations)) > 0) {
+  }
+  self->timer_armed_ = false;
+  // Records kept coming: look again in one window. None: the next record wakes us.
+  if (self->ConsumeAndDeliver()) self->ArmTimer();
+}
+
+bool RingPoller::ConsumeAndDeliver() {
+  ring_buffer__consume(rb_);
+  if (batch_.empty()) return false;
+  DeliverBatch();
+  return true;
+}
+
+void RingPoller::ArmTimer() {
+  if (timer_fd_ < 0 || timer_armed_) return;
+  itimerspec its = {};
+  its.it_value.tv_sec = window_us_ / 1000000;
+  its.it_value.tv_nsec = static_cast<long>(window_us_ % 1000000) * 1000;
+  if (timerfd_settime(timer_fd_, 0, &its, nullptr) == 0) timer_armed_ = true;
 }
 
 void RingPoller::Drain() {

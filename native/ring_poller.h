@@ -1,6 +1,10 @@
 // Drains one BPF ring buffer from the libuv loop: a uv_poll on the ring's
 // epoll fd wakes the loop, every record available is copied into one batch,
-// and JS gets one call per wakeup. No timer, no thread.
+// and JS gets one call per wakeup. No thread. With a wake-up window (the BPF
+// side then wakes us at most once per window), a timerfd drains the ring
+// again one window after each drain that found records, and stops when one
+// finds none: no record waits much longer than a window, and an idle sensor
+// runs no timer.
 #pragma once
 #include <napi.h>
 #include <uv.h>
@@ -18,7 +22,7 @@ class RingPoller {
   // to 8 bytes. A batch holds at most max_batch_bytes (then the next loop
   // turn continues, since the epoll fd stays readable).
   RingPoller(Napi::Env env, int map_fd, uint32_t ring_id, Napi::Function callback,
-             size_t max_batch_bytes);
+             size_t max_batch_bytes, uint32_t window_us);
   ~RingPoller();
   RingPoller(const RingPoller&) = delete;
   RingPoller& operator=(const RingPoller&) = delete;
@@ -32,6 +36,10 @@ class RingPoller {
  private:
   static int OnSample(void* ctx, void* data, size_t size);
   static void OnReadable(uv_poll_t* handle, int status, int events);
+  static void OnTimer(uv_poll_t* handle, int status, int events);
+  // Consumes what is available and hands it to JS; true when there was something.
+  bool ConsumeAndDeliver();
+  void ArmTimer();
   void DeliverBatch();
 
   Napi::Env env_;
@@ -39,6 +47,10 @@ class RingPoller {
   size_t max_batch_bytes_;
   ring_buffer* rb_ = nullptr;
   uv_poll_t* poll_ = nullptr;
+  uint32_t window_us_ = 0;
+  int timer_fd_ = -1;
+  uv_poll_t* timer_poll_ = nullptr;
+  bool timer_armed_ = false;
   bool started_ = false;
   std::vector<uint8_t> batch_;
   Napi::FunctionReference callback_;

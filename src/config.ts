@@ -195,6 +195,12 @@ const schema = {
       default: 4 * 1024 * 1024,
       env: 'OISP_MAX_BATCH_BYTES',
     },
+    wakeupWindowUs: {
+      doc: 'Microseconds the kernel may hold records before waking the sensor (a record waits about this long at most); fewer wake-ups cost the traced programs and the sensor less under load. 0: the kernel wakes the sensor whenever it has caught up (about every record or two).',
+      format: integerFormat(0, 100_000),
+      default: 250,
+      env: 'OISP_WAKEUP_WINDOW_US',
+    },
     tlsLibraries: {
       doc: 'Extra TLS libraries or executables to attach to (comma-separated absolute paths), besides those found automatically.',
       format: 'path-list',
@@ -478,6 +484,7 @@ export type SensorConfig = {
     tlsRingBytes: number;
     eventRingBytes: number;
     maxBatchBytes: number;
+    wakeupWindowUs: number;
     tlsLibraries: string[];
     fileEvents: boolean;
     networkEvents: boolean;

@@ -10,6 +10,8 @@ export interface LoadOptions {
   maxCaptureBytes: number;
   tlsRingBytes: number;
   eventRingBytes: number;
+  /** 0: the kernel's adaptive wake-ups; else at most one wake-up per window, and a drain timer. */
+  wakeupWindowUs?: number;
 }
 
 export interface TracepointAttachResult {

@@ -105,6 +105,7 @@ export class CaptureSensor {
         maxCaptureBytes: this.opts.maxCaptureBytes,
         tlsRingBytes: this.opts.tlsRingBytes,
         eventRingBytes: this.opts.eventRingBytes,
+        wakeupWindowUs: this.opts.wakeupWindowUs,
       });
     } catch (err) {
       throw new PreflightError(explainLoadError(err));
