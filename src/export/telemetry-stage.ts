@@ -5,6 +5,7 @@ import os from 'node:os';
 import type { SensorEvent } from '../capture/sensor.js';
 import type { SensorConfig } from '../config.js';
 import { ProcessTable } from '../model/processes.js';
+import type { ProcessIdentity } from '../model/processes.js';
 import { BoundedLru } from '../util/lru.js';
 import { HttpTracker } from '../streams/http-tracker.js';
 import type { TrackerStats } from '../streams/http-tracker.js';
@@ -67,7 +68,7 @@ export class TelemetryStage {
   private readonly resourceOpts: ResourceOptions;
   private readonly logOpts: LogOptions;
   private timer: NodeJS.Timeout | null = null;
-  private readonly resources = new BoundedLru<number, { fingerprint: string; attrs: AttributeMap }>(16_384);
+  private readonly resources = new BoundedLru<number, { identity: ProcessIdentity; attrs: AttributeMap }>(16_384);
   private handlerErrors = 0;
   private genaiCalls = 0;
   private genaiProblems = 0;
@@ -230,11 +231,11 @@ export class TelemetryStage {
   /** The same object while nothing about the process changed, so the pipeline can compare by reference. */
   private resourceOf(pid: number, comm: string): AttributeMap {
     const p = this.processes.observe(pid, comm);
-    const fingerprint = `${p.exePath}|${p.containerId}|${p.ppid}|${p.argv.length}|${p.comm}`;
+    // The process table replaces a process's identity object when it learns something new (exec).
     const cached = this.resources.get(pid);
-    if (cached && cached.fingerprint === fingerprint) return cached.attrs;
+    if (cached && cached.identity === p) return cached.attrs;
     const attrs = processResourceAttributes(p, this.resourceOpts);
-    this.resources.set(pid, { fingerprint, attrs });
+    this.resources.set(pid, { identity: p, attrs });
     return attrs;
   }
 }
