@@ -63,8 +63,8 @@ export class ConnectionTable {
   lookup(pid: number, connId: bigint, fd: number): Correlation | null {
     const key = connKey(pid, connId);
     let useFd = fd;
-    if (useFd >= 0) this.fdByConn.set(key, useFd);
-    else useFd = this.fdByConn.get(key) ?? -1;
+    if (useFd < 0) useFd = this.fdByConn.get(key) ?? -1;
+    else if (this.fdByConn.get(key) !== useFd) this.fdByConn.set(key, useFd);
     if (useFd < 0) return null;
     const s = this.sockets.get(`${pid}:${useFd}`);
     return { fd: useFd, local: s?.local ?? null, remote: s?.remote ?? null };
