@@ -1,0 +1,106 @@
+// Go programs built by the tests with the local toolchain (Debian golang-go,
+// installed by scripts/setup.mjs --test): an HTTPS client and an HTTPS server,
+// stdlib only. Builds are isolated (GOCACHE/GOPATH in the test's own directory)
+// so tests running side by side do not share or pollute a cache.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+export const GO_BIN = '/usr/bin/go';
+
+/** Null when go is installed, else why the Go tests cannot run. */
+export function goMissing(): string | null {
+  const r = spawnSync(GO_BIN, ['version'], { encoding: 'utf8' });
+  return r.status === 0 ? null : 'go is not installed (scripts/setup.mjs --test installs golang-go)';
+}
+
+/**
+ * `client URL [h1|h2] [wait]`: GETs URL (h1 forces HTTP/1.1 by emptying TLSNextProto),
+ * prints "<proto> <status> <body>". With `wait` it first blocks until stdin closes, so a
+ * test can let the sensor attach to the running executable before any TLS happens.
+ */
+export const GO_CLIENT = `package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+)
+
+func main() {
+	if len(os.Args) > 3 && os.Args[3] == "wait" {
+		io.Copy(io.Discard, os.Stdin)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
+	if len(os.Args) > 2 && os.Args[2] == "h1" {
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		tr.ForceAttemptHTTP2 = false
+	}
+	r, err := (&http.Client{Transport: tr}).Get(os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	b, _ := io.ReadAll(r.Body)
+	fmt.Printf("%s %d %s", r.Proto, r.StatusCode, b)
+}
+`;
+
+/** \`server ADDR CERT KEY\`: HTTPS (HTTP/1.1 and h2) on ADDR; prints "ready" once listening. */
+export const GO_SERVER = `package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+)
+
+func main() {
+	cert, err := tls.LoadX509KeyPair(os.Args[2], os.Args[3])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ln, err := net.Listen("tcp", os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintf(w, "hello from go %s\\n", r.Proto)
+	})
+	srv := &http.Server{Handler: mux, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}}
+	fmt.Println("ready")
+	srv.ServeTLS(ln, "", "")
+}
+`;
+
+/** Builds `source` as main package into dir/name; extra ldflags (e.g. "-s -w" to strip). */
+export async function buildGo(dir: string, name: string, source: string, ldflags = ''): Promise<string> {
+  const src = path.join(dir, `${name}-src`);
+  await mkdir(src, { recursive: true });
+  await writeFile(path.join(src, 'main.go'), source);
+  await writeFile(path.join(src, 'go.mod'), `module ${name.replace(/[^a-z0-9]/gi, '')}\n\ngo 1.17\n`);
+  const out = path.join(dir, name);
+  execFileSync(GO_BIN, ['build', '-o', out, ...(ldflags ? [`-ldflags=${ldflags}`] : []), '.'], {
+    cwd: src,
+    env: {
+      ...process.env,
+      GOCACHE: path.join(dir, 'gocache'),
+      GOPATH: path.join(dir, 'gopath'),
+      GOTOOLCHAIN: 'local',
+      GOFLAGS: '',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return out;
+}
