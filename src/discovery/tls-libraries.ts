@@ -57,6 +57,8 @@ export interface TlsLibraryFinderOptions {
   libraryDirs?: string[];
   /** Cap on remembered files (targets and rejects), LRU. */
   maxCached?: number;
+  /** Called once per newly seen binary that uses TLS but cannot be probed (stripped Go). */
+  onUnusable?: (binary: UnusableTlsBinary) => void;
 }
 
 export interface TlsLibraryFinderStats {
@@ -140,6 +142,7 @@ export class TlsLibraryFinder {
   private readonly extraPaths: readonly string[];
   private readonly libraryDirs: readonly string[];
   private readonly maxCached: number;
+  private readonly onUnusable: ((binary: UnusableTlsBinary) => void) | undefined;
   /** Binaries seen that use TLS but cannot be probed (last MAX_UNUSABLE_REMEMBERED, by path). */
   private readonly unusable = new Map<string, UnusableTlsBinary>();
   /** dev:inode → verdict; Map insertion order is the LRU order. */
@@ -150,6 +153,7 @@ export class TlsLibraryFinder {
     this.extraPaths = options.extraPaths ?? [];
     this.libraryDirs = options.libraryDirs ?? DEFAULT_LIBRARY_DIRS;
     this.maxCached = options.maxCached ?? 4096;
+    this.onUnusable = options.onUnusable;
     if (!Number.isInteger(this.maxCached) || this.maxCached < 1) {
       throw new Error(`maxCached must be a positive integer, got ${this.maxCached}`);
     }
@@ -330,8 +334,10 @@ export class TlsLibraryFinder {
   }
 
   private rememberUnusable(displayPath: string, goReason: string): void {
-    this.unusable.delete(displayPath);
-    this.unusable.set(displayPath, { displayPath, message: `Go binary ${displayPath} ${goReason}` });
+    const known = this.unusable.delete(displayPath);
+    const binary = { displayPath, message: `Go binary ${displayPath} ${goReason}` };
+    this.unusable.set(displayPath, binary);
+    if (!known) this.onUnusable?.(binary);
     if (this.unusable.size > MAX_UNUSABLE_REMEMBERED) {
       const oldest = this.unusable.keys().next().value;
       if (oldest !== undefined) this.unusable.delete(oldest);

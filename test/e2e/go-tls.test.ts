@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { buildGo, GO_CLIENT, GO_SERVER, goMissing } from '../helpers/go-fixtures.js';
 import { startOtlpReceiver } from '../helpers/otlp-receiver.js';
 import type { OtlpReceiver, ReceivedSpan } from '../helpers/otlp-receiver.js';
-import { startSensor } from '../helpers/sensor-process.js';
+import { CLI, startSensor } from '../helpers/sensor-process.js';
 import type { JsonEvent, SensorProcess } from '../helpers/sensor-process.js';
 import { freePort, makeSelfSignedCert, runCommand, startNginx } from '../helpers/tls-fixtures.js';
 import type { NginxServer } from '../helpers/tls-fixtures.js';
@@ -185,5 +185,24 @@ describe('Go crypto/tls: spans', SKIP, () => {
     assert.equal(b.attributes['http.response.status_code'], 404);
     assert.equal(b.attributes['network.protocol.version'], '2');
     assert.equal(b.attributes['network.peer.address'], '127.0.0.1');
+  });
+});
+
+describe('Go crypto/tls: doctor', SKIP, () => {
+  test('lists a running Go TLS program as a target and warns about a stripped one', T, async (t) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'oisp-go-doctor-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const plain = await buildGo(dir, 'ogo-plain', GO_CLIENT);
+    const stripped = await buildGo(dir, 'ogo-stripped', GO_CLIENT, '-s -w');
+    // Both wait on stdin: doctor looks at running processes' executables.
+    const children = [plain, stripped].map((bin) => spawn(bin, ['https://127.0.0.1:1/', 'h1', 'wait'], { stdio: ['pipe', 'ignore', 'ignore'] }));
+    t.after(() => children.forEach((c) => c.kill()));
+    const r = await runCommand(process.execPath, [CLI, 'doctor']);
+    const out = r.stdout.toString();
+    assert.equal(r.code, 0, out + r.stderr);
+    const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    assert.match(out, new RegExp(`^OK +TLS executable +${esc(plain)} \\(go1\\.\\d+[^:]*: crypto/tls\\.\\(\\*Conn\\)\\.Write, crypto/tls\\.\\(\\*Conn\\)\\.Read, \\d+ return sites; fd from the \\*tls\\.Conn; exe of pid ${children[0]!.pid}\\)$`, 'm'));
+    assert.match(out, new RegExp(`^WARN +TLS not capturable +Go binary ${esc(stripped)} is stripped: no crypto/tls symbols$`, 'm'));
+    assert.match(out, /fix: build it without -ldflags=-s/);
   });
 });
