@@ -66,6 +66,7 @@ struct ssl_call {
 	__u64 ssl;
 	__u64 buf;
 	__u64 len_ptr; /* size_t *written / *readbytes of the _ex forms */
+	__u64 go_nonce; /* Go: entry time, pairs the per-thread copy with its call */
 	__s32 fd_in_call;
 	__s32 fd_hint;
 	__u8 func;
@@ -558,6 +559,7 @@ static __always_inline int go_enter(struct pt_regs *ctx, __u8 func, __u8 directi
 	call.func = func;
 	call.direction = direction;
 	call.fd_hint = -1;
+	call.go_nonce = bpf_ktime_get_ns();
 	call.fd_in_call = go_conn_fd(ctx, call.ssl);
 	if (call.fd_in_call >= 0) {
 		call.how = OISP_BIND_GO_CONN;
@@ -586,9 +588,12 @@ int BPF_KPROBE(uprobe_go_ret)
 	struct ssl_call call = *pending;
 	bpf_map_delete_elem(&go_calls_by_g, &key);
 
-	/* Syscall fallback: what this thread's socket syscalls saw during the call. */
+	/* Syscall fallback: what this thread's socket syscalls saw during the call.
+	 * Best effort: a goroutine that moved to another thread finds no copy here
+	 * (the nonce keeps a stale copy of an earlier call from matching) and
+	 * relies on the binding cached from an earlier call. */
 	struct ssl_call *by_tid = bpf_map_lookup_elem(&ssl_calls_by_tid, &id);
-	if (by_tid && by_tid->ssl == call.ssl) {
+	if (by_tid && by_tid->ssl == call.ssl && by_tid->go_nonce == call.go_nonce) {
 		if (call.fd_in_call < 0)
 			call.fd_in_call = by_tid->fd_in_call;
 		bpf_map_delete_elem(&ssl_calls_by_tid, &id);

@@ -49,7 +49,7 @@ async function attached(sensor: SensorProcess, binary: string, timeoutMs = 30_00
 }
 
 /** Runs the Go client, letting it start its request only once the sensor attached to it. */
-async function runClient(sensor: SensorProcess, progs: GoPrograms, url: string, proto: 'h1' | 'h2'): Promise<{ pid: number; stdout: string }> {
+async function runClient(sensor: SensorProcess, progs: GoPrograms, url: string, proto: 'h1' | 'h2' | 'wrapped'): Promise<{ pid: number; stdout: string }> {
   const child = spawn(progs.client, [url, proto, 'wait'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -111,6 +111,18 @@ describe('Go crypto/tls: captured plaintext and binding', SKIP, () => {
     const bind = await sensor.waitFor('Go bind', (e) => e.type === 'tls.bind' && e.pid === r.pid);
     assert.equal(bind.how, 'go-conn', 'the fd should come from the *tls.Conn (Go layout table), not from syscalls');
     assert.equal(bind.conn_id, w.conn_id);
+  });
+
+  test('client whose net.Conn is not a *net.TCPConn: the fd comes from its syscalls instead', T, async () => {
+    const r = await runClient(sensor, progs, `${nginx.url}/?via=go-wrapped`, 'wrapped');
+    assert.equal(r.stdout, 'HTTP/1.1 200 hello\n');
+    const w = await sensor.waitFor('wrapped Go request', (e) => e.type === 'tls.data' && e.pid === r.pid && text(e).includes('via=go-wrapped'));
+    assert.equal(w.func, 'crypto/tls.(*Conn).Write');
+    assert.deepEqual(w.remote, { family: 4, address: '127.0.0.1', port: nginx.port });
+    const bind = await sensor.waitFor('wrapped Go bind', (e) => e.type === 'tls.bind' && e.pid === r.pid);
+    assert.equal(bind.how, 'in-call');
+    const rd = await sensor.waitFor('wrapped Go response', (e) => e.type === 'tls.data' && e.pid === r.pid && e.direction === 'read' && text(e).includes('200 OK'));
+    assert.deepEqual(rd.remote, { family: 4, address: '127.0.0.1', port: nginx.port });
   });
 });
 

@@ -15,28 +15,42 @@ export function goMissing(): string | null {
 }
 
 /**
- * `client URL [h1|h2] [wait]`: GETs URL (h1 forces HTTP/1.1 by emptying TLSNextProto),
+ * `client URL [h1|h2|wrapped] [wait]`: GETs URL (h1 forces HTTP/1.1 by emptying TLSNextProto;
+ * wrapped also hides the *net.TCPConn inside another net.Conn type, as middleware does),
  * prints "<proto> <status> <body>". With `wait` it first blocks until stdin closes, so a
  * test can let the sensor attach to the running executable before any TLS happens.
  */
 export const GO_CLIENT = `package main
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 )
+
+type wrapped struct{ net.Conn }
 
 func main() {
 	if len(os.Args) > 3 && os.Args[3] == "wait" {
 		io.Copy(io.Discard, os.Stdin)
 	}
 	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
-	if len(os.Args) > 2 && os.Args[2] == "h1" {
+	if len(os.Args) > 2 && (os.Args[2] == "h1" || os.Args[2] == "wrapped") {
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 		tr.ForceAttemptHTTP2 = false
+	}
+	if len(os.Args) > 2 && os.Args[2] == "wrapped" {
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return wrapped{c}, nil
+		}
 	}
 	r, err := (&http.Client{Transport: tr}).Get(os.Args[1])
 	if err != nil {
