@@ -28,15 +28,31 @@ interface GoPrograms {
   dir: string;
   client: string;
   server: string;
+  /** The client built as a position-independent executable. */
+  pie: string;
   comms: string[];
+}
+
+let built: Promise<GoPrograms> | undefined;
+
+/** Built once for the whole file; removed by the last describe's after(). */
+function programs(): Promise<GoPrograms> {
+  built ??= buildPrograms();
+  return built;
 }
 
 /** The client and server under unique names (the kernel's comm), so --comm selects just them. */
 async function buildPrograms(): Promise<GoPrograms> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'oisp-go-'));
   const tag = Math.random().toString(36).slice(2, 6);
-  const [cli, srv] = [`og${tag}-cli`, `og${tag}-srv`];
-  return { dir, client: await buildGo(dir, cli, GO_CLIENT), server: await buildGo(dir, srv, GO_SERVER), comms: [cli, srv] };
+  const [cli, srv, pie] = [`og${tag}-cli`, `og${tag}-srv`, `og${tag}-pie`];
+  return {
+    dir,
+    client: await buildGo(dir, cli, GO_CLIENT),
+    server: await buildGo(dir, srv, GO_SERVER),
+    pie: await buildGo(dir, pie, GO_CLIENT, { buildmode: 'pie' }),
+    comms: [cli, srv, pie],
+  };
 }
 
 /** Resolves once the sensor logged that it attached to `binary` (found at exec). */
@@ -49,15 +65,21 @@ async function attached(sensor: SensorProcess, binary: string, timeoutMs = 30_00
 }
 
 /** Runs the Go client, letting it start its request only once the sensor attached to it. */
-async function runClient(sensor: SensorProcess, progs: GoPrograms, url: string, proto: 'h1' | 'h2' | 'wrapped'): Promise<{ pid: number; stdout: string }> {
-  const child = spawn(progs.client, [url, proto, 'wait'], { stdio: ['pipe', 'pipe', 'pipe'] });
+async function runClient(
+  sensor: SensorProcess,
+  progs: GoPrograms,
+  url: string,
+  proto: 'h1' | 'h2' | 'wrapped',
+  binary = progs.client,
+): Promise<{ pid: number; stdout: string }> {
+  const child = spawn(binary, [url, proto, 'wait'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = once(child, 'close');
   try {
-    await attached(sensor, progs.client);
+    await attached(sensor, binary);
   } finally {
     child.stdin.end();
   }
@@ -86,13 +108,12 @@ describe('Go crypto/tls: captured plaintext and binding', SKIP, () => {
 
   before(async () => {
     nginx = await startNginx({ http2: true });
-    progs = await buildPrograms();
+    progs = await programs();
     sensor = await startSensor(['--comm', progs.comms.join(',')]);
   });
   after(async () => {
     await sensor?.stop();
     await nginx?.stop();
-    if (progs) await rm(progs.dir, { recursive: true, force: true });
   });
 
   const text = (e: JsonEvent): string => Buffer.from(String(e.data), 'base64').toString('latin1');
@@ -111,6 +132,15 @@ describe('Go crypto/tls: captured plaintext and binding', SKIP, () => {
     const bind = await sensor.waitFor('Go bind', (e) => e.type === 'tls.bind' && e.pid === r.pid);
     assert.equal(bind.how, 'go-conn', 'the fd should come from the *tls.Conn (Go layout table), not from syscalls');
     assert.equal(bind.conn_id, w.conn_id);
+  });
+
+  test('a PIE build: same capture, fd still from the *tls.Conn (itab check skipped)', T, async () => {
+    const r = await runClient(sensor, progs, `${nginx.url}/?via=go-pie`, 'h1', progs.pie);
+    assert.equal(r.stdout, 'HTTP/1.1 200 hello\n');
+    const w = await sensor.waitFor('PIE Go request', (e) => e.type === 'tls.data' && e.pid === r.pid && text(e).includes('via=go-pie'));
+    assert.deepEqual(w.remote, { family: 4, address: '127.0.0.1', port: nginx.port });
+    const bind = await sensor.waitFor('PIE Go bind', (e) => e.type === 'tls.bind' && e.pid === r.pid);
+    assert.equal(bind.how, 'go-conn');
   });
 
   test('client whose net.Conn is not a *net.TCPConn: the fd comes from its syscalls instead', T, async () => {
@@ -135,7 +165,7 @@ describe('Go crypto/tls: spans', SKIP, () => {
 
   before(async () => {
     nginx = await startNginx({ http2: true });
-    progs = await buildPrograms();
+    progs = await programs();
     receiver = await startOtlpReceiver();
     sensor = await startSensor(['--comm', progs.comms.join(',')], {
       format: null,
@@ -205,7 +235,7 @@ describe('Go crypto/tls: doctor', SKIP, () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'oisp-go-doctor-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     const plain = await buildGo(dir, 'ogo-plain', GO_CLIENT);
-    const stripped = await buildGo(dir, 'ogo-stripped', GO_CLIENT, '-s -w');
+    const stripped = await buildGo(dir, 'ogo-stripped', GO_CLIENT, { ldflags: '-s -w' });
     // Both wait on stdin: doctor looks at running processes' executables.
     const children = [plain, stripped].map((bin) => spawn(bin, ['https://127.0.0.1:1/', 'h1', 'wait'], { stdio: ['pipe', 'ignore', 'ignore'] }));
     t.after(() => children.forEach((c) => c.kill()));

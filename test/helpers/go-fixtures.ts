@@ -1,9 +1,12 @@
 // Go programs built by the tests with the local toolchain (Debian golang-go,
 // installed by scripts/setup.mjs --test): an HTTPS client and an HTTPS server,
-// stdlib only. Builds are isolated (GOCACHE/GOPATH in the test's own directory)
-// so tests running side by side do not share or pollute a cache.
+// stdlib only. GOPATH is the test's own directory; the build cache is one temp
+// directory shared by all test runs, because a PIE build recompiles the standard
+// library (over a minute on a loaded two-core machine). Go's cache is safe for
+// concurrent builds and keyed by content, so sharing it cannot mix results.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 
 export const GO_BIN = '/usr/bin/go';
@@ -98,18 +101,26 @@ func main() {
 }
 `;
 
-/** Builds `source` as main package into dir/name; extra ldflags (e.g. "-s -w" to strip). */
-export async function buildGo(dir: string, name: string, source: string, ldflags = ''): Promise<string> {
+export interface GoBuildOptions {
+  /** e.g. "-s -w" to strip the symbol table. */
+  ldflags?: string;
+  /** e.g. "pie". */
+  buildmode?: string;
+}
+
+/** Builds `source` as main package into dir/name. */
+export async function buildGo(dir: string, name: string, source: string, opts: GoBuildOptions = {}): Promise<string> {
   const src = path.join(dir, `${name}-src`);
   await mkdir(src, { recursive: true });
   await writeFile(path.join(src, 'main.go'), source);
   await writeFile(path.join(src, 'go.mod'), `module ${name.replace(/[^a-z0-9]/gi, '')}\n\ngo 1.17\n`);
   const out = path.join(dir, name);
-  execFileSync(GO_BIN, ['build', '-o', out, ...(ldflags ? [`-ldflags=${ldflags}`] : []), '.'], {
+  const flags = [...(opts.ldflags ? [`-ldflags=${opts.ldflags}`] : []), ...(opts.buildmode ? [`-buildmode=${opts.buildmode}`] : [])];
+  execFileSync(GO_BIN, ['build', '-o', out, ...flags, '.'], {
     cwd: src,
     env: {
       ...process.env,
-      GOCACHE: path.join(dir, 'gocache'),
+      GOCACHE: path.join(os.tmpdir(), 'oisp-test-gocache'),
       GOPATH: path.join(dir, 'gopath'),
       GOTOOLCHAIN: 'local',
       GOFLAGS: '',

@@ -26,7 +26,7 @@ describe('Go executables in the TLS finder', { skip: goMissing() ?? false }, () 
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'oisp-gobin-'));
     client = await buildGo(dir, 'client', GO_CLIENT);
-    stripped = await buildGo(dir, 'stripped', GO_CLIENT, '-s -w');
+    stripped = await buildGo(dir, 'stripped', GO_CLIENT, { ldflags: '-s -w' });
     hello = await buildGo(dir, 'hello', 'package main\n\nimport "os"\n\nfunc main() { os.Stdout.WriteString("hi\\n") }\n');
   });
   after(async () => {
