@@ -230,6 +230,28 @@ describe('Go crypto/tls: spans', SKIP, () => {
   });
 });
 
+describe('Go crypto/tls: a server already running when the sensor starts', SKIP, () => {
+  test('found among running processes at start-up, its requests captured', T, async (t) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'oisp-go-early-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const binary = await buildGo(dir, `og${Math.random().toString(36).slice(2, 6)}-early`, GO_SERVER);
+    const { certPath, keyPath } = await makeSelfSignedCert(dir);
+    const port = await freePort();
+    const child = spawn(binary, [`127.0.0.1:${port}`, certPath, keyPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.after(() => child.kill());
+    await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()));
+    const sensor = await startSensor(['--pid', String(child.pid)]);
+    t.after(() => sensor.stop());
+    // attached before "ready": found by the start-up scan, not at exec
+    assert.match(sensor.stderr(), new RegExp(`attached TLS probes to ${binary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*exe of pid ${child.pid}`));
+    const r = await runCommand('/usr/bin/curl', ['-sk', '--http1.1', `https://127.0.0.1:${port}/?via=early`]);
+    assert.equal(r.stdout.toString(), 'hello from go HTTP/1.1\n', r.stderr);
+    const req = await sensor.waitFor('request read by the Go server', (e) => e.type === 'tls.data' && e.pid === child.pid && e.direction === 'read' && Buffer.from(String(e.data), 'base64').includes('via=early'));
+    assert.equal(req.func, 'crypto/tls.(*Conn).Read');
+    assert.equal((req.local as { port: number } | null)?.port, port);
+  });
+});
+
 describe('Go crypto/tls: doctor', SKIP, () => {
   test('lists a running Go TLS program as a target and warns about a stripped one', T, async (t) => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'oisp-go-doctor-'));
