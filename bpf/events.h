@@ -19,6 +19,8 @@
 #define OISP_TLS_CHUNK_MAX 16384
 /* Upper bound for OISP_MAX_CAPTURE_BYTES (bounds the chunk loop). */
 #define OISP_CAPTURE_LIMIT (16 * 1024 * 1024)
+/* Entries of the go_layouts map; index 0 is "layout unknown" and never set. */
+#define OISP_GO_LAYOUTS_MAX 1024
 
 enum oisp_event_kind {
 	OISP_EV_TLS_DATA = 1,
@@ -53,6 +55,8 @@ enum oisp_tls_func {
 	OISP_FN_SSL_READ_EX = 3,
 	OISP_FN_GNUTLS_SEND = 4, /* gnutls_record_send: returns bytes sent */
 	OISP_FN_GNUTLS_RECV = 5, /* gnutls_record_recv: returns bytes received */
+	OISP_FN_GO_WRITE = 6,    /* crypto/tls.(*Conn).Write (Go register ABI) */
+	OISP_FN_GO_READ = 7,     /* crypto/tls.(*Conn).Read (Go register ABI) */
 };
 
 /* How an SSL* learnt its socket (oisp_tls_bind.how). */
@@ -60,6 +64,7 @@ enum oisp_bind_how {
 	OISP_BIND_IN_CALL = 1,    /* socket syscall inside the SSL call (socket BIO) */
 	OISP_BIND_LAST_READ = 2,  /* read() on the same thread just before SSL_read (memory BIO) */
 	OISP_BIND_NEXT_WRITE = 3, /* write() on the same thread just after SSL_write (memory BIO) */
+	OISP_BIND_GO_CONN = 4,    /* Sysfd read from the *tls.Conn's net.Conn (struct layout by Go version) */
 };
 
 /* Indexes of the per-CPU counter map `counters`. */
@@ -71,7 +76,9 @@ enum oisp_counter {
 	OISP_CNT_TLS_TRUNCATED = 4,    /* SSL calls cut at OISP_MAX_CAPTURE_BYTES */
 	OISP_CNT_TARGET_PIDS_FULL = 5, /* children not followed: target_pids full */
 	OISP_CNT_SYSCALL_ARGS_FULL = 6,/* open/connect not reported: args map full */
-	OISP_CNT_MAX = 7,
+	OISP_CNT_GO_CALLS_FULL = 7,    /* Go TLS calls not tracked: go_calls_by_g full */
+	OISP_CNT_GO_CONN_UNREADABLE = 8,/* Go conn not a *net.TCPConn or unreadable: syscall fallback */
+	OISP_CNT_MAX = 9,
 };
 
 /* config_flags map bits (changeable at run time). */
@@ -160,6 +167,18 @@ struct oisp_net_conn {
 	__s32 result;
 	struct oisp_sockaddr local;
 	struct oisp_sockaddr remote;
+};
+
+/* Where a Go executable keeps the socket fd of a *tls.Conn (go_layouts map,
+ * written by user space per executable, indexed by the uprobe's cookie):
+ * fd = *(s64 *)(*(u64 *)(*(u64 *)(conn + conn_data_off) + netconn_fd_off) + netfd_sysfd_off),
+ * trusted only when the interface's itab is tcp_conn_itab (0: not checked). */
+struct oisp_go_layout {
+	__u64 tcp_conn_itab;
+	__u32 conn_data_off;   /* tls.Conn.conn (net.Conn) data word */
+	__u32 netconn_fd_off;  /* net.conn.fd (*netFD) */
+	__u32 netfd_sysfd_off; /* netFD.pfd.Sysfd */
+	__u32 valid;           /* 0: layout unknown, bind through syscalls */
 };
 
 struct oisp_net_close {

@@ -77,11 +77,13 @@ struct ssl_call {
 	__u64 ssl;
 	__u64 buf;
 	__u64 len_ptr; /* size_t *written / *readbytes of the _ex forms */
+	__u64 go_nonce; /* Go: entry time, pairs the per-thread copy with its call */
 	__s32 fd_in_call;
 	__s32 fd_hint;
 	__u8 func;
 	__u8 direction;
-	__u8 _pad[6];
+	__u8 how; /* how fd_in_call was learnt; 0 = OISP_BIND_IN_CALL */
+	__u8 _pad[5];
 };
 
 struct {
@@ -90,6 +92,30 @@ struct {
 	__type(key, __u64); /* pid_tgid */
 	__type(value, struct ssl_call);
 } ssl_calls_by_tid SEC(".maps");
+
+/* Go TLS calls in flight, keyed by goroutine (pid, g from R14), not by
+ * thread: a Read that blocks parks its goroutine, which may then resume and
+ * return on another OS thread. */
+struct go_call_key {
+	__u32 pid;
+	__u32 _pad;
+	__u64 g;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_call_key);
+	__type(value, struct ssl_call);
+} go_calls_by_g SEC(".maps");
+
+/* Per Go executable: where its *tls.Conn keeps the socket fd (uprobe cookie = index). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, OISP_GO_LAYOUTS_MAX);
+	__type(key, __u32);
+	__type(value, struct oisp_go_layout);
+} go_layouts SEC(".maps");
 
 struct pid_ssl_key {
 	__u32 pid;
@@ -380,7 +406,7 @@ static __always_inline __s32 resolve_fd(__u64 id, struct ssl_call *call)
 
 	if (call->fd_in_call >= 0) {
 		fd = call->fd_in_call;
-		how = OISP_BIND_IN_CALL;
+		how = call->how ? call->how : OISP_BIND_IN_CALL;
 	} else if (known >= 0) {
 		return known;
 	} else if (call->fd_hint >= 0) {
@@ -429,6 +455,36 @@ static long emit_chunk(__u32 index, struct chunk_loop_ctx *lc)
 	return 0;
 }
 
+/* Emits the bytes a finished call moved, as TLS_DATA records. */
+static __always_inline void emit_call(__u64 id, struct ssl_call *call, __u64 len)
+{
+	__s32 fd = resolve_fd(id, call);
+	if (fd < 0 && call->direction == OISP_DIR_WRITE) {
+		__u32 tid = (__u32)id;
+		bpf_map_update_elem(&unbound_write_ssl_by_tid, &tid, &call->ssl, BPF_ANY);
+	}
+
+	struct chunk_loop_ctx lc = {};
+	fill_header(&lc.rec.h, OISP_EV_TLS_DATA, id);
+	__u32 total = len > 0xffffffffULL ? 0xffffffffU : (__u32)len;
+	__u32 capture = total;
+	if (capture > max_capture_bytes) {
+		capture = max_capture_bytes;
+		lc.rec.h.flags |= OISP_FLAG_TRUNCATED;
+		count(OISP_CNT_TLS_TRUNCATED);
+	}
+	__u32 chunks = capture ? (capture + OISP_TLS_CHUNK_MAX - 1) / OISP_TLS_CHUNK_MAX : 1;
+	lc.rec.conn_id = call->ssl;
+	lc.rec.fd = fd;
+	lc.rec.direction = call->direction;
+	lc.rec.func = call->func;
+	lc.rec.chunk_count = chunks;
+	lc.rec.total_len = total;
+	lc.buf = call->buf;
+	lc.capture = capture;
+	bpf_loop(chunks, emit_chunk, &lc, 0);
+}
+
 static __always_inline int ssl_exit(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -452,32 +508,7 @@ static __always_inline int ssl_exit(struct pt_regs *ctx)
 	}
 	if (len == 0)
 		return 0;
-
-	__s32 fd = resolve_fd(id, &call);
-	if (fd < 0 && call.direction == OISP_DIR_WRITE) {
-		__u32 tid = (__u32)id;
-		bpf_map_update_elem(&unbound_write_ssl_by_tid, &tid, &call.ssl, BPF_ANY);
-	}
-
-	struct chunk_loop_ctx lc = {};
-	fill_header(&lc.rec.h, OISP_EV_TLS_DATA, id);
-	__u32 total = len > 0xffffffffULL ? 0xffffffffU : (__u32)len;
-	__u32 capture = total;
-	if (capture > max_capture_bytes) {
-		capture = max_capture_bytes;
-		lc.rec.h.flags |= OISP_FLAG_TRUNCATED;
-		count(OISP_CNT_TLS_TRUNCATED);
-	}
-	__u32 chunks = capture ? (capture + OISP_TLS_CHUNK_MAX - 1) / OISP_TLS_CHUNK_MAX : 1;
-	lc.rec.conn_id = call.ssl;
-	lc.rec.fd = fd;
-	lc.rec.direction = call.direction;
-	lc.rec.func = call.func;
-	lc.rec.chunk_count = chunks;
-	lc.rec.total_len = total;
-	lc.buf = call.buf;
-	lc.capture = capture;
-	bpf_loop(chunks, emit_chunk, &lc, 0);
+	emit_call(id, &call, len);
 	return 0;
 }
 
@@ -507,6 +538,100 @@ SEC("uprobe")
 int BPF_KPROBE(uprobe_gnutls_recv) { return ssl_enter(ctx, OISP_FN_GNUTLS_RECV, OISP_DIR_READ); }
 SEC("uretprobe")
 int BPF_KRETPROBE(uretprobe_gnutls_recv) { return ssl_exit(ctx); }
+
+/*
+ * Go crypto/tls: (*Conn).Write(b []byte) and (*Conn).Read(b []byte), Go
+ * register ABI (amd64, Go >= 1.17): c in RAX, b.ptr in RBX, b.len in RCX,
+ * the current g in R14; on return n in RAX. No uretprobes (they rewrite the
+ * return address, which Go's stack copying and traceback cannot stand):
+ * user space puts a plain uprobe on every RET of the function (go_ret).
+ */
+
+/* The socket fd of *tls.Conn c, through the executable's layout; -1 when
+ * unknown. The itab check keeps a wrapped net.Conn from yielding garbage. */
+static __always_inline __s32 go_conn_fd(struct pt_regs *ctx, __u64 conn)
+{
+	__u32 index = (__u32)bpf_get_attach_cookie(ctx);
+	struct oisp_go_layout *l = bpf_map_lookup_elem(&go_layouts, &index);
+	if (!l || !l->valid)
+		return -1;
+	__u64 itab = 0, data = 0, netfd = 0;
+	__s64 sysfd = -1;
+	if (bpf_probe_read_user(&itab, sizeof(itab), (void *)(conn + l->conn_data_off - 8)) ||
+	    (l->tcp_conn_itab && itab != l->tcp_conn_itab) ||
+	    bpf_probe_read_user(&data, sizeof(data), (void *)(conn + l->conn_data_off)) ||
+	    bpf_probe_read_user(&netfd, sizeof(netfd), (void *)(data + l->netconn_fd_off)) ||
+	    bpf_probe_read_user(&sysfd, sizeof(sysfd), (void *)(netfd + l->netfd_sysfd_off)) ||
+	    sysfd < 0 || sysfd > 0x7fffffff) {
+		count(OISP_CNT_GO_CONN_UNREADABLE);
+		return -1;
+	}
+	return (__s32)sysfd;
+}
+
+static __always_inline int go_enter(struct pt_regs *ctx, __u8 func, __u8 direction)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 pid = id >> 32;
+	if (!trace_allowed(pid, current_config()))
+		return 0;
+	if (!bpf_map_lookup_elem(&tls_pids, &pid)) {
+		__u8 one = 1;
+		bpf_map_update_elem(&tls_pids, &pid, &one, BPF_ANY);
+	}
+	struct go_call_key key = { .pid = pid, .g = ctx->r14 };
+	struct ssl_call call = {};
+	call.ssl = ctx->ax;
+	call.buf = ctx->bx;
+	call.func = func;
+	call.direction = direction;
+	call.fd_hint = -1;
+	call.go_nonce = bpf_ktime_get_ns();
+	call.fd_in_call = go_conn_fd(ctx, call.ssl);
+	if (call.fd_in_call >= 0) {
+		call.how = OISP_BIND_GO_CONN;
+	} else if (bpf_map_update_elem(&ssl_calls_by_tid, &id, &call, BPF_ANY)) {
+		/* the thread's socket syscalls during the call bind it instead */
+		count(OISP_CNT_SSL_CALLS_FULL);
+	}
+	if (bpf_map_update_elem(&go_calls_by_g, &key, &call, BPF_ANY))
+		count(OISP_CNT_GO_CALLS_FULL);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_go_write) { return go_enter(ctx, OISP_FN_GO_WRITE, OISP_DIR_WRITE); }
+SEC("uprobe")
+int BPF_KPROBE(uprobe_go_read) { return go_enter(ctx, OISP_FN_GO_READ, OISP_DIR_READ); }
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_go_ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct go_call_key key = { .pid = id >> 32, .g = ctx->r14 };
+	struct ssl_call *pending = bpf_map_lookup_elem(&go_calls_by_g, &key);
+	if (!pending)
+		return 0;
+	struct ssl_call call = *pending;
+	bpf_map_delete_elem(&go_calls_by_g, &key);
+
+	/* Syscall fallback: what this thread's socket syscalls saw during the call.
+	 * Best effort: a goroutine that moved to another thread finds no copy here
+	 * (the nonce keeps a stale copy of an earlier call from matching) and
+	 * relies on the binding cached from an earlier call. */
+	struct ssl_call *by_tid = bpf_map_lookup_elem(&ssl_calls_by_tid, &id);
+	if (by_tid && by_tid->ssl == call.ssl && by_tid->go_nonce == call.go_nonce) {
+		if (call.fd_in_call < 0)
+			call.fd_in_call = by_tid->fd_in_call;
+		bpf_map_delete_elem(&ssl_calls_by_tid, &id);
+	}
+
+	long n = (long)ctx->ax;
+	if (n <= 0)
+		return 0;
+	emit_call(id, &call, (__u64)n);
+	return 0;
+}
 
 /* A socket syscall by a thread of a TLS process: inside an SSL call it binds
  * that call (socket BIO); outside, a read is the hint for the next SSL_read

@@ -60,6 +60,11 @@ Napi::Value AbiLayout(const Napi::CallbackInfo& info) {
   FIELD(oisp_net_conn, fd); FIELD(oisp_net_conn, result); FIELD(oisp_net_conn, local);
   FIELD(oisp_net_conn, remote);
   STRUCT_END(oisp_net_conn)
+  STRUCT_BEGIN(oisp_go_layout)
+  FIELD(oisp_go_layout, tcp_conn_itab); FIELD(oisp_go_layout, conn_data_off);
+  FIELD(oisp_go_layout, netconn_fd_off); FIELD(oisp_go_layout, netfd_sysfd_off);
+  FIELD(oisp_go_layout, valid);
+  STRUCT_END(oisp_go_layout)
   STRUCT_BEGIN(oisp_net_close)
   FIELD(oisp_net_close, fd); FIELD(oisp_net_close, conn_id);
   STRUCT_END(oisp_net_close)
@@ -79,10 +84,13 @@ Napi::Value AbiConstants(const Napi::CallbackInfo& info) {
   CONST(OISP_DIR_WRITE); CONST(OISP_DIR_READ);
   CONST(OISP_FN_SSL_WRITE); CONST(OISP_FN_SSL_READ); CONST(OISP_FN_SSL_WRITE_EX);
   CONST(OISP_FN_SSL_READ_EX); CONST(OISP_FN_GNUTLS_SEND); CONST(OISP_FN_GNUTLS_RECV);
+  CONST(OISP_FN_GO_WRITE); CONST(OISP_FN_GO_READ); CONST(OISP_GO_LAYOUTS_MAX);
   CONST(OISP_BIND_IN_CALL); CONST(OISP_BIND_LAST_READ); CONST(OISP_BIND_NEXT_WRITE);
+  CONST(OISP_BIND_GO_CONN);
   CONST(OISP_CNT_TLS_RING_FULL); CONST(OISP_CNT_EVENT_RING_FULL); CONST(OISP_CNT_SSL_CALLS_FULL);
   CONST(OISP_CNT_TLS_READ_FAILED); CONST(OISP_CNT_TLS_TRUNCATED); CONST(OISP_CNT_TARGET_PIDS_FULL);
-  CONST(OISP_CNT_SYSCALL_ARGS_FULL); CONST(OISP_CNT_MAX);
+  CONST(OISP_CNT_SYSCALL_ARGS_FULL); CONST(OISP_CNT_GO_CALLS_FULL);
+  CONST(OISP_CNT_GO_CONN_UNREADABLE); CONST(OISP_CNT_MAX);
   CONST(OISP_CFG_FILTER); CONST(OISP_CFG_FOLLOW_CHILDREN); CONST(OISP_CFG_FILE_EVENTS);
   CONST(OISP_CFG_NET_EVENTS); CONST(OISP_CFG_PROC_EVENTS);
 #undef CONST

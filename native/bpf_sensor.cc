@@ -45,6 +45,8 @@ Napi::Function BpfSensor::Init(Napi::Env env) {
                          InstanceMethod("load", &BpfSensor::Load),
                          InstanceMethod("attachTracepoints", &BpfSensor::AttachTracepoints),
                          InstanceMethod("attachUprobe", &BpfSensor::AttachUprobe),
+                         InstanceMethod("attachUprobeAt", &BpfSensor::AttachUprobeAt),
+                         InstanceMethod("setGoLayout", &BpfSensor::SetGoLayout),
                          InstanceMethod("detach", &BpfSensor::Detach),
                          InstanceMethod("setConfigFlags", &BpfSensor::SetConfigFlags),
                          InstanceMethod("setTargetPid", &BpfSensor::SetTargetPid),
@@ -150,6 +152,47 @@ Napi::Value BpfSensor::AttachUprobe(const Napi::CallbackInfo& info) {
     throw LibbpfError(env, "cannot attach " + prog_name + " to " + symbol + " in " + path, errno);
   links_.push_back(link);
   return Napi::Number::New(env, static_cast<double>(links_.size() - 1));
+}
+
+// attachUprobeAt(program, path, fileOffset, cookie) -> link id: a plain uprobe
+// at an instruction (Go RET sites have no symbol); the cookie reaches the
+// program through bpf_get_attach_cookie.
+Napi::Value BpfSensor::AttachUprobeAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireLoaded(env);
+  std::string prog_name = info[0].As<Napi::String>();
+  std::string path = info[1].As<Napi::String>();
+  int64_t offset = info[2].As<Napi::Number>().Int64Value();
+  int64_t cookie = info[3].As<Napi::Number>().Int64Value();
+  bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, prog_name.c_str());
+  if (!prog) throw Napi::Error::New(env, "no BPF program named " + prog_name);
+  if (offset < 0) throw Napi::Error::New(env, "negative uprobe offset");
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = static_cast<__u64>(cookie));
+  ClearLibbpfLog();
+  bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), static_cast<size_t>(offset), &opts);
+  if (!link)
+    throw LibbpfError(env, "cannot attach " + prog_name + " at offset " + std::to_string(offset) + " in " + path, errno);
+  links_.push_back(link);
+  return Napi::Number::New(env, static_cast<double>(links_.size() - 1));
+}
+
+// setGoLayout(index, { tcpConnItab: bigint, connDataOff, netconnFdOff, netfdSysfdOff })
+Napi::Value BpfSensor::SetGoLayout(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireLoaded(env);
+  uint32_t index = info[0].As<Napi::Number>().Uint32Value();
+  Napi::Object o = info[1].As<Napi::Object>();
+  bool lossless = true;
+  oisp_go_layout layout = {};
+  layout.tcp_conn_itab = o.Get("tcpConnItab").As<Napi::BigInt>().Uint64Value(&lossless);
+  layout.conn_data_off = o.Get("connDataOff").As<Napi::Number>().Uint32Value();
+  layout.netconn_fd_off = o.Get("netconnFdOff").As<Napi::Number>().Uint32Value();
+  layout.netfd_sysfd_off = o.Get("netfdSysfdOff").As<Napi::Number>().Uint32Value();
+  layout.valid = 1;
+  int err = bpf_map__update_elem(skel_->maps.go_layouts, &index, sizeof(index), &layout,
+                                 sizeof(layout), BPF_ANY);
+  if (err) throw LibbpfError(env, "cannot set go_layouts[" + std::to_string(index) + "]", err);
+  return env.Undefined();
 }
 
 Napi::Value BpfSensor::Detach(const Napi::CallbackInfo& info) {

@@ -24,6 +24,8 @@ class BpfSensor : public Napi::ObjectWrap<BpfSensor> {
   Napi::Value Load(const Napi::CallbackInfo& info);
   Napi::Value AttachTracepoints(const Napi::CallbackInfo& info);
   Napi::Value AttachUprobe(const Napi::CallbackInfo& info);
+  Napi::Value AttachUprobeAt(const Napi::CallbackInfo& info);
+  Napi::Value SetGoLayout(const Napi::CallbackInfo& info);
   Napi::Value Detach(const Napi::CallbackInfo& info);
   Napi::Value SetConfigFlags(const Napi::CallbackInfo& info);
   Napi::Value SetTargetPid(const Napi::CallbackInfo& info);

@@ -14,11 +14,13 @@ const FO = LAYOUT.oisp_file_open.fields;
 const NC = LAYOUT.oisp_net_conn.fields;
 const CL = LAYOUT.oisp_net_close.fields;
 
-const FUNCS: readonly TlsFunction[] = ['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex', 'gnutls_record_send', 'gnutls_record_recv'];
+const FUNCS: readonly TlsFunction[] = ['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex', 'gnutls_record_send', 'gnutls_record_recv',
+  'crypto/tls.(*Conn).Write', 'crypto/tls.(*Conn).Read'];
 const BIND_HOW: Record<number, BindHow> = {
   [ABI.OISP_BIND_IN_CALL]: 'in-call',
   [ABI.OISP_BIND_LAST_READ]: 'last-read',
   [ABI.OISP_BIND_NEXT_WRITE]: 'next-write',
+  [ABI.OISP_BIND_GO_CONN]: 'go-conn',
 };
 
 export class DecodeError extends Error {

@@ -17,7 +17,9 @@ export interface EventOrigin {
 }
 
 export type TlsDirection = 'write' | 'read';
-export type TlsFunction = 'SSL_write' | 'SSL_read' | 'SSL_write_ex' | 'SSL_read_ex' | 'gnutls_record_send' | 'gnutls_record_recv';
+export type TlsFunction =
+  | 'SSL_write' | 'SSL_read' | 'SSL_write_ex' | 'SSL_read_ex' | 'gnutls_record_send' | 'gnutls_record_recv'
+  | 'crypto/tls.(*Conn).Write' | 'crypto/tls.(*Conn).Read';
 
 /** One record of one SSL call (a call larger than a record spans several). */
 export interface TlsChunk extends EventOrigin {
@@ -60,7 +62,7 @@ export interface SocketCorrelation {
   remote: SocketAddress | null;
 }
 
-export type BindHow = 'in-call' | 'last-read' | 'next-write';
+export type BindHow = 'in-call' | 'last-read' | 'next-write' | 'go-conn';
 
 export interface TlsBindEvent extends EventOrigin {
   type: 'tls.bind';

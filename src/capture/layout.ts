@@ -25,6 +25,10 @@ export const LAYOUT = {
   oisp_proc_exit: { size: 56, fields: { ppid: 40, exit_code: 44, signal: 48 } },
   oisp_file_open: { size: 312, fields: { dirfd: 40, result: 44, flags: 48, path_len: 52, path: 56 } },
   oisp_net_conn: { size: 88, fields: { fd: 40, result: 44, local: 48, remote: 68 } },
+  oisp_go_layout: {
+    size: 24,
+    fields: { tcp_conn_itab: 0, conn_data_off: 8, netconn_fd_off: 12, netfd_sysfd_off: 16, valid: 20 },
+  },
   oisp_net_close: { size: 56, fields: { fd: 40, conn_id: 48 } },
 } as const satisfies Record<string, StructLayout>;
 
@@ -34,6 +38,7 @@ export const ABI = {
   OISP_ARGS_MAX: 1024,
   OISP_TLS_CHUNK_MAX: 16384,
   OISP_CAPTURE_LIMIT: 16777216,
+  OISP_GO_LAYOUTS_MAX: 1024,
   OISP_EV_TLS_DATA: 1,
   OISP_EV_TLS_BIND: 2,
   OISP_EV_PROC_EXEC: 3,
@@ -53,9 +58,12 @@ export const ABI = {
   OISP_FN_SSL_READ_EX: 3,
   OISP_FN_GNUTLS_SEND: 4,
   OISP_FN_GNUTLS_RECV: 5,
+  OISP_FN_GO_WRITE: 6,
+  OISP_FN_GO_READ: 7,
   OISP_BIND_IN_CALL: 1,
   OISP_BIND_LAST_READ: 2,
   OISP_BIND_NEXT_WRITE: 3,
+  OISP_BIND_GO_CONN: 4,
   OISP_CNT_TLS_RING_FULL: 0,
   OISP_CNT_EVENT_RING_FULL: 1,
   OISP_CNT_SSL_CALLS_FULL: 2,
@@ -63,7 +71,9 @@ export const ABI = {
   OISP_CNT_TLS_TRUNCATED: 4,
   OISP_CNT_TARGET_PIDS_FULL: 5,
   OISP_CNT_SYSCALL_ARGS_FULL: 6,
-  OISP_CNT_MAX: 7,
+  OISP_CNT_GO_CALLS_FULL: 7,
+  OISP_CNT_GO_CONN_UNREADABLE: 8,
+  OISP_CNT_MAX: 9,
   OISP_CFG_FILTER: 1,
   OISP_CFG_FOLLOW_CHILDREN: 2,
   OISP_CFG_FILE_EVENTS: 4,
@@ -80,6 +90,8 @@ export const KERNEL_COUNTER_NAMES = [
   'tls_truncated_calls',
   'target_pids_full',
   'syscall_args_table_full',
+  'go_calls_table_full',
+  'go_conn_unreadable',
 ] as const;
 
 /** Each difference between the C layout and this mirror, as a sentence. */

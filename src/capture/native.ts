@@ -28,6 +28,10 @@ export interface NativeSensor {
   attachTracepoints(): TracepointAttachResult[];
   /** Returns a link id for detach(). */
   attachUprobe(program: string, path: string, symbol: string, retprobe: boolean): number;
+  /** A plain uprobe at a file offset (a Go RET site); `cookie` indexes go_layouts. */
+  attachUprobeAt(program: string, path: string, fileOffset: number, cookie: number): number;
+  /** go_layouts[index]: where that Go executable keeps a *tls.Conn's socket fd. */
+  setGoLayout(index: number, layout: GoConnLayout): void;
   detach(linkId: number): void;
   setConfigFlags(flags: number): void;
   setTargetPid(pid: number, present: boolean): void;
@@ -40,6 +44,15 @@ export interface NativeSensor {
   drain(): void;
   /** Detaches everything and frees the object; idempotent. */
   close(): void;
+}
+
+/** struct oisp_go_layout (bpf/events.h), as passed to setGoLayout. */
+export interface GoConnLayout {
+  /** Address of the *net.TCPConn,net.Conn itab in the executable; 0n = not checked. */
+  tcpConnItab: bigint;
+  connDataOff: number;
+  netconnFdOff: number;
+  netfdSysfdOff: number;
 }
 
 export interface NativeBinding {

@@ -48,6 +48,8 @@ export interface UserCounters {
   connectionEvictions: number;
   discoveryErrors: number;
   attachFailures: number;
+  /** Executables seen that use TLS but cannot be probed (stripped Go binaries). */
+  tlsUnusableBinaries: number;
 }
 
 export interface SensorStatus {
@@ -76,6 +78,7 @@ export class CaptureSensor {
   private readonly counters: UserCounters = {
     records: 0, batches: 0, malformedRecords: 0, tlsCalls: 0, tlsIncompleteCalls: 0,
     tlsEvictedCalls: 0, tlsUnbound: 0, connectionEvictions: 0, discoveryErrors: 0, attachFailures: 0,
+    tlsUnusableBinaries: 0,
   };
 
   constructor(
@@ -86,7 +89,14 @@ export class CaptureSensor {
   ) {
     this.assembler = new TlsAssembler((e) => this.deliverTls(e));
     this.bindWait = new BindWaitQueue((e) => this.emitTls(e));
-    this.finder = new TlsLibraryFinder({ procRoot: opts.procRoot, extraPaths: opts.tlsLibraries });
+    this.finder = new TlsLibraryFinder({
+      procRoot: opts.procRoot,
+      extraPaths: opts.tlsLibraries,
+      onUnusable: (binary) => {
+        this.counters.tlsUnusableBinaries++;
+        this.log.warn(`${binary.message}: its TLS traffic is not captured`);
+      },
+    });
   }
 
   /** Loads and attaches everything; throws PreflightError with one sentence on a fatal problem. */
@@ -224,7 +234,8 @@ export class CaptureSensor {
         const hint = /Permission denied|Operation not permitted/.test(r.error) ? ' (creating uprobes needs CAP_SYS_ADMIN)' : '';
         this.log.warn(`cannot attach TLS probes to ${t.displayPath}${hint}`, { error: r.error });
       } else {
-        this.log.info(`attached TLS probes to ${t.displayPath}`, { symbols: r.symbols, via: t.foundVia, path: t.path });
+        const go = t.go ? { go: t.go.version, goReturnSites: t.go.write.returnFileOffsets.length + t.go.read.returnFileOffsets.length, goFdFrom: t.go.layout ? 'tls.Conn' : 'syscalls' } : {};
+        this.log.info(`attached TLS probes to ${t.displayPath}`, { symbols: r.symbols, via: t.foundVia, path: t.path, ...go });
       }
     }
   }

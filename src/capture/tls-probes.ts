@@ -1,6 +1,10 @@
 // Attaches the SSL uprobes/uretprobes to each TLS library or executable found,
-// once per file (device + inode), and remembers the links for detach.
+// once per file (device + inode), and remembers the links for detach. Go
+// executables get plain uprobes by offset: at the entry and at every RET of
+// crypto/tls.(*Conn).Write/Read.
+import type { GoTlsPlan } from '../discovery/go-binary.js';
 import type { TlsTarget } from '../discovery/tls-libraries.js';
+import { ABI } from './layout.js';
 import type { NativeSensor } from './native.js';
 
 const PROGRAMS: Record<string, { entry: string; exit: string }> = {
@@ -25,6 +29,7 @@ export interface AttachFailure {
 
 export class TlsProbes {
   private readonly attached = new Map<string, AttachedTarget>();
+  private nextGoLayout = 1;
   readonly failures: AttachFailure[] = [];
 
   constructor(
@@ -49,7 +54,11 @@ export class TlsProbes {
     const links: number[] = [];
     const symbols: string[] = [];
     try {
-      for (const symbol of target.symbols) {
+      if (target.go) {
+        this.attachGo(target.path, target.go, links);
+        symbols.push(...target.symbols);
+      }
+      for (const symbol of target.go ? [] : target.symbols) {
         const progs = PROGRAMS[symbol];
         if (!progs) continue;
         links.push(this.sensor.attachUprobe(progs.entry, target.path, symbol, false));
@@ -65,6 +74,24 @@ export class TlsProbes {
     const done = { target, symbols, links };
     this.attached.set(key, done);
     return done;
+  }
+
+  /**
+   * Entry probes carry a cookie: the go_layouts slot of this executable's
+   * *tls.Conn layout (0 = unknown, the kernel then binds through syscalls).
+   * Slots are not reused: there are as many as attached targets can be.
+   */
+  private attachGo(path: string, plan: GoTlsPlan, links: number[]): void {
+    let slot = 0;
+    if (plan.layout && this.nextGoLayout < ABI.OISP_GO_LAYOUTS_MAX) {
+      slot = this.nextGoLayout++;
+      this.sensor.setGoLayout(slot, plan.layout);
+    }
+    links.push(this.sensor.attachUprobeAt('uprobe_go_write', path, plan.write.fileOffset, slot));
+    links.push(this.sensor.attachUprobeAt('uprobe_go_read', path, plan.read.fileOffset, slot));
+    for (const offset of [...plan.write.returnFileOffsets, ...plan.read.returnFileOffsets]) {
+      links.push(this.sensor.attachUprobeAt('uprobe_go_ret', path, offset, slot));
+    }
   }
 
   detachAll(): void {

@@ -2,6 +2,7 @@
 // the one thing to do about it.
 import os from 'node:os';
 import { TlsLibraryFinder } from '../discovery/tls-libraries.js';
+import type { TlsTarget } from '../discovery/tls-libraries.js';
 import { layoutMismatches } from '../capture/layout.js';
 import { loadNativeBinding } from '../capture/native.js';
 import {
@@ -14,6 +15,8 @@ export interface Check {
   ok: boolean;
   detail: string;
   fix?: string;
+  /** Worth knowing but not a failure (exit code stays 0): printed as WARN, with the fix. */
+  warn?: boolean;
 }
 
 function kernelAtLeast(release: string, major: number, minor: number): boolean {
@@ -80,7 +83,16 @@ export async function runChecks(config: SensorConfig): Promise<Check[]> {
   const configured = await finder.scanConfigured();
   targets.push(...configured.targets);
   for (const t of targets) {
-    checks.push({ name: `TLS ${t.kind}`, ok: true, detail: `${t.displayPath} (${t.symbols.join(', ')}; ${t.foundVia})` });
+    checks.push({ name: `TLS ${t.kind}`, ok: true, detail: `${t.displayPath} (${describeSymbols(t)}; ${t.foundVia})` });
+  }
+  for (const u of finder.unusableBinaries) {
+    checks.push({
+      name: 'TLS not capturable',
+      ok: true,
+      warn: true,
+      detail: u.message,
+      fix: 'build it without -ldflags=-s (keep the symbol table) to capture its TLS',
+    });
   }
   for (const e of configured.errors) checks.push({ name: 'TLS configured', ok: false, detail: e, fix: 'fix OISP_TLS_LIBRARIES' });
   if (targets.length === 0) {
@@ -89,9 +101,18 @@ export async function runChecks(config: SensorConfig): Promise<Check[]> {
   return checks;
 }
 
+function describeSymbols(t: TlsTarget): string {
+  if (!t.go) return t.symbols.join(', ');
+  const sites = t.go.write.returnFileOffsets.length + t.go.read.returnFileOffsets.length;
+  const fd = t.go.layout ? 'fd from the *tls.Conn' : `fd from syscalls: no *tls.Conn layout for ${t.go.version}`;
+  return `${t.go.version}: ${t.symbols.join(', ')}, ${sites} return sites; ${fd}`;
+}
+
 export function formatChecks(checks: Check[]): string {
   const width = Math.max(...checks.map((c) => c.name.length));
+  const label = (c: Check): string => (!c.ok ? 'FAIL' : c.warn ? 'WARN' : 'OK  ');
+  const showFix = (c: Check): boolean => (!c.ok || c.warn === true) && c.fix !== undefined;
   return checks
-    .map((c) => `${c.ok ? 'OK  ' : 'FAIL'}  ${c.name.padEnd(width)}  ${c.detail}${c.ok || !c.fix ? '' : `\n      ${''.padEnd(width)}  fix: ${c.fix}`}`)
+    .map((c) => `${label(c)}  ${c.name.padEnd(width)}  ${c.detail}${showFix(c) ? `\n      ${''.padEnd(width)}  fix: ${c.fix}` : ''}`)
     .join('\n');
 }

@@ -7,7 +7,7 @@
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 
-const ELF_HEADER_SIZE = 64;
+export const ELF_HEADER_SIZE = 64;
 const SECTION_HEADER_SIZE = 64;
 const SYMBOL_SIZE = 24;
 
@@ -26,8 +26,13 @@ const STB_LOCAL = 0;
 /** Refuse absurd tables rather than allocating whatever a corrupt header asks for. */
 const MAX_TABLE_BYTES = 256 * 1024 * 1024;
 
-interface SectionHeader {
+export interface SectionHeader {
+  /** Offset of the name in the section-name string table (e_shstrndx). */
+  nameOffset: number;
   type: number;
+  flags: number;
+  /** Virtual address when loaded (0 for non-alloc sections). */
+  addr: number;
   offset: number;
   size: number;
   link: number;
@@ -119,7 +124,7 @@ async function readDynamicTables(path: string): Promise<DynamicTables | null> {
   }
 }
 
-function checkIdent(path: string, header: Buffer): void {
+export function checkIdent(path: string, header: Buffer): void {
   if (header[0] !== 0x7f || header.toString('latin1', 1, 4) !== 'ELF') {
     throw new ElfError(path, 'not an ELF file');
   }
@@ -127,7 +132,7 @@ function checkIdent(path: string, header: Buffer): void {
   if (header[5] !== ELFDATA2LSB) throw new ElfError(path, 'not a little-endian ELF file (big-endian or unknown)');
 }
 
-async function readSectionHeaders(
+export async function readSectionHeaders(
   file: FileHandle,
   path: string,
   header: Buffer,
@@ -148,7 +153,10 @@ async function readSectionHeaders(
   for (let i = 0; i < shnum; i++) {
     const base = i * shentsize;
     sections.push({
+      nameOffset: table.readUInt32LE(base),
       type: table.readUInt32LE(base + 0x04),
+      flags: Number(table.readBigUInt64LE(base + 0x08) & 0xffffffffn),
+      addr: toSafeNumber(path, table.readBigUInt64LE(base + 0x10), 'sh_addr'),
       offset: toSafeNumber(path, table.readBigUInt64LE(base + 0x18), 'sh_offset'),
       size: toSafeNumber(path, table.readBigUInt64LE(base + 0x20), 'sh_size'),
       link: table.readUInt32LE(base + 0x28),
@@ -176,7 +184,7 @@ function forEachExportedFunction(tables: DynamicTables, visit: (nameOffset: numb
   }
 }
 
-async function readExactly(
+export async function readExactly(
   file: FileHandle,
   path: string,
   position: number,

@@ -8,6 +8,8 @@
 
 import { readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { ElfError, hasSymbols } from './elf.js';
+import { GO_READ, GO_WRITE, inspectGoBinary } from './go-binary.js';
+import type { GoTlsPlan } from './go-binary.js';
 import { isVanishedError, listPids, parseMapsLine } from './proc.js';
 
 export const TLS_SYMBOLS = ['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex', 'gnutls_record_send', 'gnutls_record_recv'] as const;
@@ -38,8 +40,10 @@ export interface TlsTarget {
   dev: number;
   inode: number;
   kind: 'library' | 'executable';
-  /** The subset of TLS_SYMBOLS the file exports, in TLS_SYMBOLS order. */
-  symbols: TlsSymbol[];
+  /** The subset of TLS_SYMBOLS the file exports, in TLS_SYMBOLS order; for Go, the two crypto/tls methods. */
+  symbols: string[];
+  /** A Go executable: probed by offset (entry and each RET), not by exported name. */
+  go?: GoTlsPlan;
   /** How it was found: 'library-dir', 'maps of pid 123', 'exe of pid 123', 'file.open by pid 123', 'configured'. */
   foundVia: string;
 }
@@ -53,6 +57,8 @@ export interface TlsLibraryFinderOptions {
   libraryDirs?: string[];
   /** Cap on remembered files (targets and rejects), LRU. */
   maxCached?: number;
+  /** Called once per newly seen binary that uses TLS but cannot be probed (stripped Go). */
+  onUnusable?: (binary: UnusableTlsBinary) => void;
 }
 
 export interface TlsLibraryFinderStats {
@@ -95,7 +101,19 @@ interface FileIdentity {
   version: string;
 }
 
-type Verdict = { ok: true; symbols: TlsSymbol[] } | { ok: false; reason: string };
+type Verdict =
+  | { ok: true; symbols: string[]; go?: GoTlsPlan }
+  /** goReason: a Go binary that uses crypto/tls but cannot be probed (doctor lists them). */
+  | { ok: false; reason: string; goReason?: string };
+
+/** A binary that uses TLS in a way the sensor cannot probe, as doctor reports it. */
+export interface UnusableTlsBinary {
+  displayPath: string;
+  /** "Go binary /usr/bin/x is stripped: no crypto/tls symbols" */
+  message: string;
+}
+
+const MAX_UNUSABLE_REMEMBERED = 100;
 
 interface CacheEntry {
   version: string;
@@ -124,6 +142,9 @@ export class TlsLibraryFinder {
   private readonly extraPaths: readonly string[];
   private readonly libraryDirs: readonly string[];
   private readonly maxCached: number;
+  private readonly onUnusable: ((binary: UnusableTlsBinary) => void) | undefined;
+  /** Binaries seen that use TLS but cannot be probed (last MAX_UNUSABLE_REMEMBERED, by path). */
+  private readonly unusable = new Map<string, UnusableTlsBinary>();
   /** dev:inode → verdict; Map insertion order is the LRU order. */
   private readonly cache = new Map<string, CacheEntry>();
 
@@ -132,9 +153,15 @@ export class TlsLibraryFinder {
     this.extraPaths = options.extraPaths ?? [];
     this.libraryDirs = options.libraryDirs ?? DEFAULT_LIBRARY_DIRS;
     this.maxCached = options.maxCached ?? 4096;
+    this.onUnusable = options.onUnusable;
     if (!Number.isInteger(this.maxCached) || this.maxCached < 1) {
       throw new Error(`maxCached must be a positive integer, got ${this.maxCached}`);
     }
+  }
+
+  /** Binaries that use TLS but expose nothing to probe (stripped Go executables), as seen so far. */
+  get unusableBinaries(): UnusableTlsBinary[] {
+    return [...this.unusable.values()];
   }
 
   /** True for file names the OpenSSL shared library goes by: libssl.so, libssl.so.3, libssl.so.1.1 … */
@@ -204,7 +231,7 @@ export class TlsLibraryFinder {
       if (outcome.kind === 'target') result.targets.push(outcome.target);
       else if (outcome.kind !== 'already-reported') {
         result.errors.push(
-          `configured TLS path ${path} cannot be used: ${outcome.reason}; give a libssl.so* or libgnutls.so*, or a binary that exports SSL_write and SSL_read`,
+          `configured TLS path ${path} cannot be used: ${outcome.reason}; give a libssl.so* or libgnutls.so*, a binary that exports SSL_write and SSL_read, or an unstripped Go binary using crypto/tls`,
         );
       }
     }
@@ -283,7 +310,10 @@ export class TlsLibraryFinder {
     } catch (err) {
       return this.unreadable(err);
     }
-    if (!verdict.ok) return { kind: 'rejected', reason: verdict.reason };
+    if (!verdict.ok) {
+      if (verdict.goReason !== undefined) this.rememberUnusable(candidate.displayPath, verdict.goReason);
+      return { kind: 'rejected', reason: verdict.reason };
+    }
     // Checked after the await: concurrent examinations of one file must yield one target.
     if (entry.reported) return { kind: 'already-reported' };
     entry.reported = true;
@@ -297,9 +327,21 @@ export class TlsLibraryFinder {
         inode: Number(identity.ino),
         kind: candidate.kind,
         symbols: verdict.symbols,
+        ...(verdict.go ? { go: verdict.go } : {}),
         foundVia: candidate.foundVia,
       },
     };
+  }
+
+  private rememberUnusable(displayPath: string, goReason: string): void {
+    const known = this.unusable.delete(displayPath);
+    const binary = { displayPath, message: `Go binary ${displayPath} ${goReason}` };
+    this.unusable.set(displayPath, binary);
+    if (!known) this.onUnusable?.(binary);
+    if (this.unusable.size > MAX_UNUSABLE_REMEMBERED) {
+      const oldest = this.unusable.keys().next().value;
+      if (oldest !== undefined) this.unusable.delete(oldest);
+    }
   }
 
   private unreadable(err: unknown): Outcome {
@@ -347,10 +389,28 @@ export class TlsLibraryFinder {
       if (err instanceof ElfError) return { ok: false, reason: err.reason };
       throw err;
     }
-    if (!REQUIRED_PAIRS.some((pair) => pair.every((name) => found.includes(name)))) {
-      return { ok: false, reason: 'it lacks SSL_write and SSL_read (or gnutls_record_send and gnutls_record_recv)' };
-    }
+    if (!REQUIRED_PAIRS.some((pair) => pair.every((name) => found.includes(name)))) return this.checkGo(openPath);
     return { ok: true, symbols: TLS_SYMBOLS.filter((name) => found.includes(name)) };
+  }
+
+  /** A file without the C TLS API may be a Go executable using crypto/tls. */
+  private async checkGo(openPath: string): Promise<Verdict> {
+    const lacks = 'it lacks SSL_write and SSL_read (or gnutls_record_send and gnutls_record_recv, or Go crypto/tls symbols)';
+    let go;
+    try {
+      go = await inspectGoBinary(openPath);
+    } catch (err) {
+      if (err instanceof ElfError) return { ok: false, reason: err.reason };
+      throw err;
+    }
+    switch (go.kind) {
+      case 'go':
+        return { ok: true, symbols: [GO_WRITE, GO_READ], go: go.plan };
+      case 'unusable':
+        return { ok: false, reason: `it is a Go binary that ${go.reason}`, goReason: go.reason };
+      default:
+        return { ok: false, reason: lacks };
+    }
   }
 
   private async preferPlainPath(candidate: Candidate, identity: FileIdentity): Promise<string> {

@@ -95,3 +95,19 @@ test('DecodeError carries the record kind', () => {
   const e = new DecodeError('x', 5);
   assert.equal(e.kind, 5);
 });
+
+test('Go crypto/tls records: function names and the go-conn binding', () => {
+  const { records, errors } = decodeAll(
+    batch([
+      tlsRecord({ pid: 5, connId: 0xc000123456n, fd: 3, direction: 0, func: ABI.OISP_FN_GO_WRITE, data: Buffer.from('GET / HTTP/1.1\r\n') }),
+      tlsRecord({ pid: 5, connId: 0xc000123456n, fd: 3, direction: 1, func: ABI.OISP_FN_GO_READ, data: Buffer.from('HTTP/1.1 200 OK\r\n') }),
+      bindRecord({ pid: 5, connId: 0xc000123456n, fd: 3, how: ABI.OISP_BIND_GO_CONN, remote: [[127, 0, 0, 1], 443] }),
+    ]),
+  );
+  assert.deepEqual(errors, []);
+  assert.deepEqual(records.map((r) => (r.type === 'tls.chunk' ? r.func : r.type === 'tls.bind' ? r.how : r.type)), [
+    'crypto/tls.(*Conn).Write',
+    'crypto/tls.(*Conn).Read',
+    'go-conn',
+  ]);
+});

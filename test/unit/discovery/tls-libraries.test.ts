@@ -279,7 +279,7 @@ describe('TlsLibraryFinder.scanConfigured', () => {
     assert.deepEqual(targets.map((t) => [t.path, t.kind, t.foundVia]), [[tlsapp, 'executable', 'configured']]);
     assert.equal(errors.length, 4);
     assert.match(errors[0]!, new RegExp(`^configured TLS path ${missing} cannot be used: it does not exist;`));
-    assert.match(errors[1]!, /plainapp cannot be used: it lacks SSL_write and SSL_read \(or gnutls_record_send and gnutls_record_recv\);/);
+    assert.match(errors[1]!, /plainapp cannot be used: it lacks SSL_write and SSL_read \(or gnutls_record_send and gnutls_record_recv, or Go crypto\/tls symbols\);/);
     assert.match(errors[2]!, /libssl\.so\.1\.1 cannot be used: not an ELF file;/);
     assert.match(errors[3]!, /cannot be used: it is not a regular file;/);
     assert.deepEqual(await finder.scanConfigured(), { targets: [], errors: errors });
