@@ -14,7 +14,7 @@ const forTests = process.argv.includes('--test');
 // Build: the BPF toolchain, libbpf's build inputs, the addon's compiler.
 const BUILD_PACKAGES = ['clang', 'llvm', 'make', 'g++', 'pkg-config', 'libbpf-dev', 'libelf-dev', 'zlib1g-dev', 'bpftool', 'ca-certificates'];
 // Tests and benchmarks drive real clients and servers.
-const TEST_PACKAGES = ['curl', 'openssl', 'nginx', 'python3', 'bpftrace', 'wrk', 'nghttp2-client', 'iproute2', 'procps', 'golang-go'];
+const TEST_PACKAGES = ['curl', 'openssl', 'nginx', 'python3', 'bpftrace', 'wrk', 'nghttp2-client', 'iproute2', 'procps', 'golang-go', 'wget'];
 
 function say(msg) {
   process.stderr.write(`setup: ${msg}\n`);
