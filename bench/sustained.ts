@@ -42,6 +42,18 @@ function progressLine(label: string, r: PacedRow): string {
   return `bench:   ${label}: ${num(r.measured.requestsPerSecond)} req/s, p50 ${micros(r.measured.p50Us)}, p99 ${micros(r.measured.p99Us)}${lat}\n`;
 }
 
+/** Below this share of the asked rate, a paced row did not run at its rate. */
+const REACHED_SHARE = 0.95;
+
+/** Says which paced rows fell short of their rate: their figures are not at the load the table names. */
+function shortfallNote(rows: readonly PacedRow[], labelOf: (r: PacedRow, i: number) => string, out: Out): void {
+  const short = rows.map((r, i) => ({ r, i })).filter(({ r }) => r.spec.rate !== null && r.measured.requestsPerSecond < REACHED_SHARE * r.spec.rate);
+  if (short.length === 0) return;
+  out();
+  out(`   NOTE: not reached (wrk achieved < ${REACHED_SHARE * 100} % of the asked rate, so the machine or the sensor set the rate):`);
+  out(`   ${short.map(({ r, i }) => `${labelOf(r, i)}: ${num(r.measured.requestsPerSecond)} of ${rateLabel(r.spec.rate)}`).join('; ')}`);
+}
+
 /** Planned seconds of load for the latency/loss rows. */
 export function pacedPlannedSeconds(s: SustainedSettings): number {
   return (s.pacedRates.length + 1) * (s.warmupSeconds + s.seconds);
@@ -73,6 +85,7 @@ export async function latencyAndLoss(ctx: LoadContext, s: SustainedSettings, out
   out(`   The sensor traces only ${SENSOR_FILTER.OISP_FILTER_COMMS} (OISP_FILTER_COMMS) and exports OTLP/gRPC to the sink.`);
   out();
   out(latencyTable(rows, windowOf));
+  shortfallNote(rows, (r) => `${rateLabel(r.spec.rate)}, window ${windowOf(r)}`, out);
   out();
   out('5. Loss at a sustained rate: exchanges made (2 per request: wrk\'s client span and nginx\'s server span, warm-up +');
   out('   measured) against spans the OTLP exporter delivered; kernel drops from the sensor\'s final counters; user-side drops:');
@@ -99,6 +112,7 @@ export async function paced64k(ctx: LoadContext, s: SustainedSettings, out: Out,
   out('   baseline rows, which bracket the sensor row; target: within 5 % of the baseline.');
   out();
   out(paced64kTable(rows, labels));
+  shortfallNote(rows, (_r, i) => labels[i] ?? '?', out);
   out();
   const [baseline, sensor, again] = rows;
   if (baseline && sensor) out(paced64kRatios(baseline, sensor, again));
