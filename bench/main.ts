@@ -34,6 +34,8 @@ const LIBSSL = '/usr/lib/x86_64-linux-gnu/libssl.so.3';
 const SETTLE_MS = 500;
 /** Slack added to the run's planned duration before the whole benchmark gives up. */
 const DEADLINE_SLACK_S = 90;
+/** Slack per sustained row (tables 4–7) for starting and stopping its sensor. */
+const ROW_START_SLACK_S = 15;
 /** Length of the unmeasured run that counts how many SSL calls one request really takes. */
 const CALIBRATION_SECONDS = 3;
 
@@ -471,7 +473,9 @@ async function main(): Promise<void> {
     + (has('64k-paced') ? PACED_64K_ROWS * perRow : 0)
     + (has('memory') ? settings.memory.idleSeconds + settings.memory.loadSeconds : 0)
     + (has('pipeline') ? 6 * settings.pipelineSeconds : 0);
-  const limitSeconds = plannedSeconds + rowCount * settings.waitQuietSeconds + DEADLINE_SLACK_S;
+  // Each sustained row starts a sensor (and settles) on top of its load: slack for that too.
+  const sustainedRows = (has('paced') ? settings.pacedRates.length + 1 : 0) + (has('64k-paced') ? PACED_64K_ROWS : 0) + (has('memory') ? 1 : 0);
+  const limitSeconds = plannedSeconds + rowCount * settings.waitQuietSeconds + sustainedRows * ROW_START_SLACK_S + DEADLINE_SLACK_S;
   const deadline = setTimeout(() => {
     process.stderr.write(`bench: still running ${limitSeconds} s after start; stopping everything\n`);
     void cleanup.runAll().finally(() => process.exit(1));

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { bucketOf, bucketUpperUs, LatencyHistogram } from '../../../src/capture/latency-histogram.js';
+import { flattenCounters, metricsText } from '../../../src/health/server.js';
 
 test('an empty histogram reports zeros', () => {
   assert.deepEqual(new LatencyHistogram().summary(), { samples: 0, p50Us: 0, p99Us: 0, maxUs: 0, over1Ms: 0 });
@@ -50,4 +51,10 @@ test('memory stays fixed however many samples arrive', () => {
   for (let i = 0; i < 200_000; i++) h.recordUs((i % 5000) + 0.5);
   assert.equal(h.summary().samples, 200_000);
   assert.ok(h.summary().p99Us <= 5000 * 1.26);
+});
+
+test('the latency summary reaches /metrics as oisp_user_latency_* gauges', () => {
+  const text = metricsText(flattenCounters('', { user: { latencyUsP50: 120, latencyUsP99: 900 } }));
+  assert.match(text, /^# TYPE oisp_user_latency_us_p99 gauge\noisp_user_latency_us_p99 900$/m);
+  assert.match(text, /^oisp_user_latency_us_p50 120$/m);
 });
