@@ -256,12 +256,13 @@ export interface SensorRun {
  * The sensor as users run it: spans and logs exported over OTLP/gRPC to `otlpEndpoint`, or
  * written as JSON lines to /dev/null when none is given.
  */
-export async function startSensor(cleanup: Cleanup, otlpEndpoint?: string): Promise<SensorRun> {
+export async function startSensor(cleanup: Cleanup, otlpEndpoint?: string, extraEnv: Record<string, string> = {}): Promise<SensorRun> {
   const devNull = openSync('/dev/null', 'w');
   let child: Child;
   try {
     const args = [SENSOR_MAIN, 'run', '--format', otlpEndpoint ? 'otlp' : 'jsonl'];
-    const env = otlpEndpoint ? { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } : undefined;
+    const otlp = otlpEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } : {};
+    const env = { ...process.env, ...otlp, ...extraEnv };
     child = start(process.execPath, args, ['ignore', devNull, 'pipe'], 'oisp-sensor', env);
   } finally {
     closeSync(devNull); // the child holds its own copy

@@ -49,3 +49,8 @@ export async function machineBusyTicks(): Promise<number> {
   const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = v;
   return user + nice + system + irq + softirq;
 }
+
+/** CPU milliseconds per 1,000 requests. */
+export function perKiloRequest(cpuSeconds: number, requests: number): number {
+  return (cpuSeconds * 1000) / (requests / 1000);
+}

@@ -4,6 +4,7 @@
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { KERNEL_COUNTER_NAMES } from '../src/capture/layout.js';
 import { runCommand } from '../test/helpers/tls-fixtures.js';
+import { num } from './table.js';
 
 export const BPFTOOL_BIN = 'bpftool';
 const COUNTERS_MAP_NAME = 'counters';
@@ -58,4 +59,13 @@ export async function readKernelCounters(pid: number): Promise<Record<string, nu
     out[name] = e.formatted.values.reduce((sum, v) => sum + v.value, 0);
   }
   return out;
+}
+
+/** The kernel counters that mean a record or a call was lost. */
+export const DROP_COUNTERS = ['tls_ring_full', 'event_ring_full', 'ssl_calls_table_full', 'tls_read_failed', 'syscall_args_table_full', 'target_pids_full'];
+
+/** `name=value` for each of `names` above zero, or "none". */
+export function nonZero(record: Record<string, number>, names: readonly string[]): string {
+  const hits = names.filter((n) => (record[n] ?? 0) > 0).map((n) => `${n}=${num(record[n] ?? 0)}`);
+  return hits.length > 0 ? hits.join(' ') : 'none';
 }

@@ -14,14 +14,16 @@ import os from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BPFTRACE_BIN, Cleanup, startCallCounter, startFloor, startSensor } from './background.js';
 import type { SensorCounters } from './background.js';
-import { readKernelCounters } from './kernel-counters.js';
-import { clockTicksPerSecond, machineBusyTicks, processTicks, selfTicks } from './cpu.js';
+import { DROP_COUNTERS, nonZero, readKernelCounters } from './kernel-counters.js';
+import { clockTicksPerSecond, machineBusyTicks, perKiloRequest, processTicks, selfTicks } from './cpu.js';
 import { describeHolders, foreignBpfHolders } from './foreign-bpf.js';
 import type { BpfHolder } from './foreign-bpf.js';
 import { micros, num, ratio, renderTable } from './table.js';
 import { pipelineReport } from './pipeline.js';
 import { startOtlpSink } from './otlp-sink.js';
 import type { OtlpSink } from './otlp-sink.js';
+import { latencyAndLoss, memory, paced64k, PACED_64K_ROWS, pacedPlannedSeconds } from './sustained.js';
+import type { SustainedSettings } from './sustained.js';
 import { TASKSET_BIN, Wrk, WRK_BIN } from './wrk.js';
 import type { WrkResult } from './wrk.js';
 import { NGINX_BIN, runCommand, startNginx } from '../test/helpers/tls-fixtures.js';
@@ -32,6 +34,8 @@ const LIBSSL = '/usr/lib/x86_64-linux-gnu/libssl.so.3';
 const SETTLE_MS = 500;
 /** Slack added to the run's planned duration before the whole benchmark gives up. */
 const DEADLINE_SLACK_S = 90;
+/** Slack per sustained row (tables 4–7) for starting and stopping its sensor. */
+const ROW_START_SLACK_S = 15;
 /** Length of the unmeasured run that counts how many SSL calls one request really takes. */
 const CALIBRATION_SECONDS = 3;
 
@@ -49,7 +53,17 @@ const WORKLOADS: Record<string, Workload> = {
   '64k': { name: '64k', path: '/bytes/65536', description: 'GET /bytes/65536 → 64 KiB body' },
 };
 
+/** What BENCH_TABLES can select; a quick run names only what it needs. */
+const TABLE_GROUPS = ['rate', 'pipeline', 'paced', '64k-paced', 'memory'] as const;
+type TableGroup = (typeof TABLE_GROUPS)[number];
+
 interface Settings {
+  tables: Set<TableGroup>;
+  /** Rates of the latency and loss rows (null: unpaced); the first one also runs with OISP_WAKEUP_WINDOW_US=0. */
+  pacedRates: (number | null)[];
+  /** The fixed rate of the 64 KiB baseline-vs-sensor rows. */
+  paced64kRate: number;
+  memory: { idleSeconds: number; loadSeconds: number; rate: number | null };
   seconds: number;
   warmupSeconds: number;
   threads: number;
@@ -89,6 +103,29 @@ function sensorExportFromEnv(): 'otlp' | 'jsonl' {
   throw new SettingsError(`BENCH_SENSOR_EXPORT=${raw} is not allowed: use otlp or jsonl`);
 }
 
+function tablesFromEnv(): Set<TableGroup> {
+  const raw = process.env.BENCH_TABLES ?? TABLE_GROUPS.join(',');
+  const names = raw.split(',').map((x) => x.trim()).filter(Boolean);
+  const bad = names.filter((n) => !(TABLE_GROUPS as readonly string[]).includes(n));
+  if (bad.length > 0 || names.length === 0) {
+    throw new SettingsError(`BENCH_TABLES=${raw} is not allowed: use a comma-separated list of ${TABLE_GROUPS.join(', ')}`);
+  }
+  return new Set(names as TableGroup[]);
+}
+
+/** A request rate per second, or `max` (null): as fast as wrk goes. */
+function rateOf(name: string, raw: string): number | null {
+  if (raw === 'max') return null;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new SettingsError(`${name}=${raw} is not allowed: give requests per second (1 to 1000000) or max`);
+  return n;
+}
+
+function ratesFromEnv(name: string, fallback: string): (number | null)[] {
+  const raw = (process.env[name] ?? '').trim() || fallback;
+  return raw.split(',').map((x) => rateOf(name, x.trim()));
+}
+
 function readSettings(): Settings {
   const names = (process.env.BENCH_WORKLOADS ?? 'tiny,64k').split(',').map((s) => s.trim()).filter(Boolean);
   const workloads = names.map((n) => {
@@ -97,7 +134,17 @@ function readSettings(): Settings {
     return w;
   });
   if (workloads.length === 0) throw new SettingsError('BENCH_WORKLOADS is empty');
+  const paced64kRate = rateOf('BENCH_64K_RATE', (process.env.BENCH_64K_RATE ?? '').trim() || '2000');
+  if (paced64kRate === null) throw new SettingsError('BENCH_64K_RATE=max is not allowed: the 64 KiB rows compare at a fixed rate');
   return {
+    tables: tablesFromEnv(),
+    pacedRates: ratesFromEnv('BENCH_PACED_RATES', '1000,5000,max'),
+    paced64kRate,
+    memory: {
+      idleSeconds: intFromEnv('BENCH_MEMORY_IDLE_SECONDS', 5, 1, 600),
+      loadSeconds: intFromEnv('BENCH_MEMORY_SECONDS', 60, 2, 3600),
+      rate: ratesFromEnv('BENCH_MEMORY_RATE', '10000')[0] ?? null,
+    },
     seconds: intFromEnv('BENCH_SECONDS', 10, 1, 600),
     warmupSeconds: intFromEnv('BENCH_WARMUP_SECONDS', 2, 1, 60),
     threads: intFromEnv('BENCH_THREADS', 1, 1, 64),
@@ -266,11 +313,6 @@ async function calibrate(ctx: Context, workload: Workload): Promise<Calibration>
 // ---------------------------------------------------------------------------------------------
 // Report
 
-/** CPU milliseconds per 1,000 requests. */
-function perKiloRequest(cpuSeconds: number, requests: number): number {
-  return (cpuSeconds * 1000) / (requests / 1000);
-}
-
 /** Rows measured while something else used this much CPU (in cores) are marked "(~)". */
 const BUSY_MARK_CORES = 0.15;
 
@@ -339,13 +381,6 @@ function ratioTable(ms: readonly Measurement[], workloads: readonly Workload[]):
     }
   }
   return renderTable(['workload', 'ratio', 'req/s', 'p50', 'p99'], rows);
-}
-
-const DROP_COUNTERS = ['tls_ring_full', 'event_ring_full', 'ssl_calls_table_full', 'tls_read_failed', 'syscall_args_table_full', 'target_pids_full'];
-
-function nonZero(record: Record<string, number>, names: readonly string[]): string {
-  const hits = names.filter((n) => (record[n] ?? 0) > 0).map((n) => `${n}=${num(record[n] ?? 0)}`);
-  return hits.length > 0 ? hits.join(' ') : 'none';
 }
 
 function deliveryTable(ms: readonly Measurement[], calibrations: ReadonlyMap<Workload, Calibration>): string {
@@ -427,9 +462,20 @@ async function main(): Promise<void> {
   const settings = readSettings();
   const cleanup = new Cleanup();
   const perRow = settings.warmupSeconds + settings.seconds;
-  const rowCount = settings.workloads.length * CONFIGS.length;
-  const plannedSeconds = rowCount * perRow + settings.workloads.length * CALIBRATION_SECONDS;
-  const limitSeconds = plannedSeconds + rowCount * settings.waitQuietSeconds + DEADLINE_SLACK_S;
+  const has = (t: TableGroup): boolean => settings.tables.has(t);
+  const sustained: SustainedSettings = {
+    warmupSeconds: settings.warmupSeconds, seconds: settings.seconds, pacedRates: settings.pacedRates,
+    paced64kRate: settings.paced64kRate, memory: settings.memory,
+  };
+  const rowCount = has('rate') ? settings.workloads.length * CONFIGS.length : 0;
+  const plannedSeconds = rowCount * perRow + (has('rate') ? settings.workloads.length * CALIBRATION_SECONDS : 0)
+    + (has('paced') ? pacedPlannedSeconds(sustained) : 0)
+    + (has('64k-paced') ? PACED_64K_ROWS * perRow : 0)
+    + (has('memory') ? settings.memory.idleSeconds + settings.memory.loadSeconds : 0)
+    + (has('pipeline') ? 6 * settings.pipelineSeconds : 0);
+  // Each sustained row starts a sensor (and settles) on top of its load: slack for that too.
+  const sustainedRows = (has('paced') ? settings.pacedRates.length + 1 : 0) + (has('64k-paced') ? PACED_64K_ROWS : 0) + (has('memory') ? 1 : 0);
+  const limitSeconds = plannedSeconds + rowCount * settings.waitQuietSeconds + sustainedRows * ROW_START_SLACK_S + DEADLINE_SLACK_S;
   const deadline = setTimeout(() => {
     process.stderr.write(`bench: still running ${limitSeconds} s after start; stopping everything\n`);
     void cleanup.runAll().finally(() => process.exit(1));
@@ -465,7 +511,7 @@ async function main(): Promise<void> {
     out(`TLS library probed: ${LIBSSL}`);
     out(`  wrk   -> ${wrkSsl}`);
     out(`  nginx -> ${nginxSsl}`);
-    out(`planned: about ${plannedSeconds} s of load`);
+    out(`tables: ${[...settings.tables].join(', ')} (BENCH_TABLES); planned: about ${plannedSeconds} s of load`);
     if (settings.waitQuietSeconds > 0) {
       out(`quiet wait: before each row, up to ${settings.waitQuietSeconds} s for no other tracing BPF programs and < ${QUIET_BUSY_CORES} busy cores`);
     }
@@ -479,7 +525,7 @@ async function main(): Promise<void> {
     const results: Measurement[] = [];
     const calibrations = new Map<Workload, Calibration>();
     const calibrationFailures: string[] = [];
-    for (const workload of settings.workloads) {
+    for (const workload of has('rate') ? settings.workloads : []) {
       process.stderr.write(`bench: ${workload.name} / counting SSL calls per request (not measured) ...\n`);
       try {
         calibrations.set(workload, await calibrate(ctx, workload));
@@ -497,65 +543,83 @@ async function main(): Promise<void> {
       }
     }
 
-    out(`floor: ${bpftraceVersion}, uprobe + uretprobe on ${['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex'].join(', ')}, body \`${ctx.floorBody ?? '?'}\``);
-    const how = sink
-      ? `run --format otlp, OTLP/gRPC to a sink in the bench process that decodes nothing (${num(sink.received.traces.requests)} trace exports, ${num(sink.received.traces.bytes)} bytes received)`
-      : 'run --format jsonl > /dev/null';
-    out(`sensor: node dist/src/cli/main.js ${how}; it said "${ctx.sensorReady ?? '?'}"`);
-    out();
-    out('1. HTTPS request rate and latency (wrk figures), and CPU over the measured window: wrk, nginx (worker), sensor');
-    out('   (its node process) and machine (all CPUs, everything) in CPU ms per 1,000 requests; "other load" is the machine');
-    out('   CPU used by anything else, in cores (0.00 = a quiet machine; on a shared one, compare rows with care)');
-    for (const w of settings.workloads) out(`   ${w.name}: ${w.description}`);
-    out();
-    out(rateTable(results));
-    if (results.some((m) => otherCores(m) > BUSY_MARK_CORES)) {
+    const progress = (line: string): void => void process.stderr.write(line);
+    if (has('rate')) printRateTables(ctx, results, calibrations, calibrationFailures, bpftraceVersion, out);
+    if (has('pipeline')) {
+      out('3. Pipeline throughput without a kernel: recorded records of keep-alive HTTPS exchanges replayed through the sensor\'s');
+      out('   own stages in this process, one core; per OTEL_SEMCONV_STABILITY_OPT_IN mode, without and with OTLP protobuf encoding');
       out();
-      out(`   (~) something else used more than ${BUSY_MARK_CORES} cores during these rows: their figures are disturbed`);
-    }
-    const disturbed = results.filter((m) => m.foreign.length > 0);
-    if (disturbed.length > 0) {
+      progress('bench: pipeline throughput ...\n');
+      out(await pipelineReport(settings.pipelineSeconds));
       out();
-      out('   (!) other processes held tracing BPF programs during these rows, so their figures include someone else\'s probes:');
-      for (const m of disturbed) out(`       ${m.workload.name} / ${m.config}: ${describeHolders(m.foreign)}`);
     }
-    out();
-    out('   ratios (same run; "baseline" = mean of the baseline and baseline again rows, which bracket the others)');
-    out(ratioTable(results, settings.workloads));
-    out();
-    out('2. Sensor delivery to JavaScript (counters printed by the sensor on SIGTERM; they cover warm-up + measured window = "loaded s")');
-    out();
-    out(deliveryTable(results, calibrations));
-    for (const f of calibrationFailures) out(`   counting SSL calls failed for ${f}`);
-    out();
-    out(dropTable(results));
-    const differ = disagreements(results);
-    if (differ.length > 0) {
+    const sections: [TableGroup, typeof latencyAndLoss][] = [['paced', latencyAndLoss], ['64k-paced', paced64k], ['memory', memory]];
+    for (const [group, run] of sections) {
+      if (!has(group)) continue;
+      await run(ctx, sustained, out, progress);
       out();
-      out(`   NOTE (${differ.join(', ')}): the sensor's "final counters" line shows fewer kernel drops than its BPF map held`);
-      out('   a moment before; the map figures are the ones to trust.');
     }
-    out();
-    out('   records: every record from both rings (TLS chunks, and process/file/network events of the whole host).');
-    out('   calls/req: the sensor\'s TLS calls per wrk request (warm-up + measured). expected/req: successful SSL calls per');
-    out(`   request by wrk and nginx, counted by a bpftrace uretprobe counter in a separate ${CALIBRATION_SECONDS} s run (not measured above).`);
-    out('   not seen: 1 - calls/req / expected/req, the share of successful SSL calls the sensor never reported');
-    out('   (TLS traffic of other processes on the host would push it down, even below 0).');
-    out('   user-side losses: malformedRecords, tlsIncompleteCalls, tlsEvictedCalls; output dropped: lines the sensor could not write.');
-    out('   exchanges made: 2 per wrk request (wrk is the client, nginx the server, both traced); spans exported: what the');
-    out('   OTLP exporter delivered to the sink (or the spans written, with BENCH_SENSOR_EXPORT=jsonl), warm-up + measured.');
-    out('   kernel drops: tls_ring_full, event_ring_full, ssl_calls_table_full, tls_read_failed, syscall_args_table_full,');
-    out('   target_pids_full; read by bpftool from the sensor\'s "counters" map after the measured run, and as the sensor logs them.');
-    out();
-    out('3. Pipeline throughput without a kernel: recorded records of keep-alive HTTPS exchanges replayed through the sensor\'s');
-    out('   own stages in this process, one core; per OTEL_SEMCONV_STABILITY_OPT_IN mode, without and with OTLP protobuf encoding');
-    out();
-    process.stderr.write('bench: pipeline throughput ...\n');
-    out(await pipelineReport(settings.pipelineSeconds));
   } finally {
     clearTimeout(deadline);
     await cleanup.runAll();
   }
+}
+
+function printRateTables(
+  ctx: Context, results: readonly Measurement[], calibrations: ReadonlyMap<Workload, Calibration>,
+  calibrationFailures: readonly string[], bpftraceVersion: string, out: (s?: string) => void,
+): void {
+  const { settings, sink } = ctx;
+  out(`floor: ${bpftraceVersion}, uprobe + uretprobe on ${['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex'].join(', ')}, body \`${ctx.floorBody ?? '?'}\``);
+  const how = sink
+    ? `run --format otlp, OTLP/gRPC to a sink in the bench process that decodes nothing (${num(sink.received.traces.requests)} trace exports, ${num(sink.received.traces.bytes)} bytes received)`
+    : 'run --format jsonl > /dev/null';
+  out(`sensor: node dist/src/cli/main.js ${how}; it said "${ctx.sensorReady ?? '?'}"`);
+  out();
+  out('1. HTTPS request rate and latency (wrk figures), and CPU over the measured window: wrk, nginx (worker), sensor');
+  out('   (its node process) and machine (all CPUs, everything) in CPU ms per 1,000 requests; "other load" is the machine');
+  out('   CPU used by anything else, in cores (0.00 = a quiet machine; on a shared one, compare rows with care)');
+  for (const w of settings.workloads) out(`   ${w.name}: ${w.description}`);
+  out();
+  out(rateTable(results));
+  if (results.some((m) => otherCores(m) > BUSY_MARK_CORES)) {
+    out();
+    out(`   (~) something else used more than ${BUSY_MARK_CORES} cores during these rows: their figures are disturbed`);
+  }
+  const disturbed = results.filter((m) => m.foreign.length > 0);
+  if (disturbed.length > 0) {
+    out();
+    out('   (!) other processes held tracing BPF programs during these rows, so their figures include someone else\'s probes:');
+    for (const m of disturbed) out(`       ${m.workload.name} / ${m.config}: ${describeHolders(m.foreign)}`);
+  }
+  out();
+  out('   ratios (same run; "baseline" = mean of the baseline and baseline again rows, which bracket the others)');
+  out(ratioTable(results, settings.workloads));
+  out();
+  out('2. Sensor delivery to JavaScript (counters printed by the sensor on SIGTERM; they cover warm-up + measured window = "loaded s")');
+  out();
+  out(deliveryTable(results, calibrations));
+  for (const f of calibrationFailures) out(`   counting SSL calls failed for ${f}`);
+  out();
+  out(dropTable(results));
+  const differ = disagreements(results);
+  if (differ.length > 0) {
+    out();
+    out(`   NOTE (${differ.join(', ')}): the sensor's "final counters" line shows fewer kernel drops than its BPF map held`);
+    out('   a moment before; the map figures are the ones to trust.');
+  }
+  out();
+  out('   records: every record from both rings (TLS chunks, and process/file/network events of the whole host).');
+  out('   calls/req: the sensor\'s TLS calls per wrk request (warm-up + measured). expected/req: successful SSL calls per');
+  out(`   request by wrk and nginx, counted by a bpftrace uretprobe counter in a separate ${CALIBRATION_SECONDS} s run (not measured above).`);
+  out('   not seen: 1 - calls/req / expected/req, the share of successful SSL calls the sensor never reported');
+  out('   (TLS traffic of other processes on the host would push it down, even below 0).');
+  out('   user-side losses: malformedRecords, tlsIncompleteCalls, tlsEvictedCalls; output dropped: lines the sensor could not write.');
+  out('   exchanges made: 2 per wrk request (wrk is the client, nginx the server, both traced); spans exported: what the');
+  out('   OTLP exporter delivered to the sink (or the spans written, with BENCH_SENSOR_EXPORT=jsonl), warm-up + measured.');
+  out('   kernel drops: tls_ring_full, event_ring_full, ssl_calls_table_full, tls_read_failed, syscall_args_table_full,');
+  out('   target_pids_full; read by bpftool from the sensor\'s "counters" map after the measured run, and as the sensor logs them.');
+  out();
 }
 
 main().catch((err: unknown) => {

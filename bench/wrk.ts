@@ -6,6 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { PACING_SCRIPT } from './pacing.js';
 
 export const WRK_BIN = '/usr/bin/wrk';
 export const TASKSET_BIN = 'taskset';
@@ -32,6 +33,8 @@ export interface WrkOptions {
   connections: number;
   /** Run wrk on this CPU only (taskset); undefined: anywhere. */
   cpu?: number;
+  /** Paced: at most this many requests per second over all threads (see paced.ts); undefined: as fast as it can. */
+  rate?: number;
 }
 
 export interface WrkResult {
@@ -75,20 +78,24 @@ interface Finished {
 export class Wrk {
   private readonly running = new Set<ChildProcess>();
 
-  private constructor(private readonly dir: string, private readonly script: string) {}
+  private constructor(private readonly dir: string, private readonly script: string, private readonly pacedScript: string) {}
 
   static async create(): Promise<Wrk> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'oisp-bench-wrk-'));
     const script = path.join(dir, 'done.lua');
+    const pacedScript = path.join(dir, 'paced.lua');
     await writeFile(script, DONE_SCRIPT);
-    return new Wrk(dir, script);
+    await writeFile(pacedScript, `${PACING_SCRIPT}\n${DONE_SCRIPT}`);
+    return new Wrk(dir, script, pacedScript);
   }
 
   /** One keep-alive run; rejects if wrk fails or completes no request (errors are counted, not fatal). */
   async run(o: WrkOptions): Promise<WrkResult> {
     const args = [
       `-t${o.threads}`, `-c${o.connections}`, `-d${o.seconds}s`, '--timeout', '5s',
-      '-s', this.script, o.url,
+      '-s', o.rate === undefined ? this.script : this.pacedScript, o.url,
+      // wrk hands what follows `--` to the script's init(), once per thread.
+      ...(o.rate === undefined ? [] : ['--', String(o.rate / o.threads)]),
     ];
     const [cmd, argv] = o.cpu === undefined ? [WRK_BIN, args] : [TASKSET_BIN, ['-c', String(o.cpu), WRK_BIN, ...args]];
     const result = await this.spawn(cmd, argv, o.seconds * 1000 + WRK_EXTRA_TIMEOUT_MS);

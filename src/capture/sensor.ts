@@ -13,6 +13,7 @@ import { ABI, KERNEL_COUNTER_NAMES, layoutMismatches } from './layout.js';
 import type { NativeBinding, NativeSensor } from './native.js';
 import { checkBtf, ensureTracefs, explainLoadError, PreflightError } from './preflight.js';
 import { BindWaitQueue } from './bind-wait.js';
+import { LatencyHistogram } from './latency-histogram.js';
 import { TlsAssembler } from './tls-assembler.js';
 import { TlsProbes } from './tls-probes.js';
 
@@ -50,6 +51,15 @@ export interface UserCounters {
   attachFailures: number;
   /** Executables seen that use TLS but cannot be probed (stripped Go binaries). */
   tlsUnusableBinaries: number;
+  /**
+   * From a record's kernel timestamp to the decoding of its batch in JavaScript, over the
+   * sensor's life: records measured, p50/p99 (bucket upper edges), max, and how many took ≥ 1 ms.
+   */
+  latencySamples: number;
+  latencyUsP50: number;
+  latencyUsP99: number;
+  latencyUsMax: number;
+  latencyOver1Ms: number;
 }
 
 export interface SensorStatus {
@@ -75,11 +85,14 @@ export class CaptureSensor {
   private stopped = false;
   private pendingScans = 0;
   private finalKernelCounters: number[] = [];
-  private readonly counters: UserCounters = {
-    records: 0, batches: 0, malformedRecords: 0, tlsCalls: 0, tlsIncompleteCalls: 0,
+  private readonly counters = {
+    records: 0, batches: 0, malformedRecords: 0, tlsIncompleteCalls: 0,
     tlsEvictedCalls: 0, tlsUnbound: 0, connectionEvictions: 0, discoveryErrors: 0, attachFailures: 0,
     tlsUnusableBinaries: 0,
   };
+  private readonly latency = new LatencyHistogram();
+  /** CLOCK_MONOTONIC (the clock of bpf_ktime_get_ns) in ns when the current batch arrived: read once per batch. */
+  private batchNowNs = 0;
 
   constructor(
     private readonly binding: NativeBinding,
@@ -163,6 +176,7 @@ export class CaptureSensor {
 
   status(): SensorStatus {
     const kernel: Record<string, number> = {};
+    const latency = this.latency.summary();
     const values = this.native?.counters() ?? this.finalKernelCounters;
     KERNEL_COUNTER_NAMES.forEach((name, i) => (kernel[name] = values[i] ?? 0));
     return {
@@ -177,6 +191,11 @@ export class CaptureSensor {
         tlsEvictedCalls: this.assembler.stats.evictedCalls,
         tlsUnbound: this.bindWait.stats.releasedUnbound,
         connectionEvictions: this.connections.evictions,
+        latencySamples: latency.samples,
+        latencyUsP50: latency.p50Us,
+        latencyUsP99: latency.p99Us,
+        latencyUsMax: latency.maxUs,
+        latencyOver1Ms: latency.over1Ms,
       },
     };
   }
@@ -242,6 +261,8 @@ export class CaptureSensor {
 
   private onBatch(batch: Buffer, ring: number): void {
     this.counters.batches++;
+    // Below 2^53 ns (104 days of uptime) the Number is exact; a bigint per record would allocate.
+    this.batchNowNs = Number(process.hrtime.bigint());
     try {
       decodeBatch(batch, {
         record: (r) => this.onRecord(r),
@@ -258,6 +279,7 @@ export class CaptureSensor {
 
   private onRecord(r: RawRecord): void {
     this.counters.records++;
+    this.latency.recordUs((this.batchNowNs - Number(r.tsNs)) / 1000);
     if (r.type === 'tls.chunk') {
       this.assembler.push(r);
       return;
