@@ -15,7 +15,8 @@ import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord } from '@
 import { BatchSpanProcessor, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { LineWriter } from '../output/line-writer.js';
-import { RetryingExporter } from './retry-export.js';
+import { QueueDropCounter } from './queue-drops.js';
+import { emptyRetryStats, RetryingExporter } from './retry-export.js';
 import type { RetryOptions, RetryStats } from './retry-export.js';
 import { logToJson, logToLine, spanToJson, spanToLine } from './signal-format.js';
 
@@ -67,13 +68,16 @@ export interface Processors {
   counters: ExportCounters;
 }
 
-const emptyStats = (): RetryStats => ({ exported: 0, failedAttempts: 0, retriedItems: 0, droppedItems: 0, queued: 0, lastError: '' });
-
 export interface BatchSettings {
   scheduledDelayMillis: number;
   maxQueueSize: number;
   maxExportBatchSize: number;
   exportTimeoutMillis: number;
+}
+
+/** Counts the batch processor's queue-full drops into the signal's export stats. */
+function queueDrops(stats: RetryStats): QueueDropCounter {
+  return new QueueDropCounter((n) => (stats.queueDropped += n));
 }
 
 export function makeProcessors(
@@ -83,17 +87,19 @@ export function makeProcessors(
   batch: { spans: BatchSettings; logs: BatchSettings },
   retry: RetryOptions = { maxItems: 16_384, initialBackoffMs: 500, maxBackoffMs: 5_000 },
 ): Processors {
-  const counters: ExportCounters = { spans: emptyStats(), logs: emptyStats() };
+  const counters: ExportCounters = { spans: emptyRetryStats(), logs: emptyRetryStats() };
   const spans: SpanProcessor[] = [];
   const logs: LogRecordProcessor[] = [];
   for (const kind of kinds) {
     if (kind === 'otlp') {
       const se = new RetryingExporter<ReadableSpan>(otlpSpanExporter(protocols.traces), retry);
       counters.spans = se.stats;
-      spans.push(new BatchSpanProcessor(se, batch.spans));
+      // sdk-trace-base's BatchSpanProcessor type omits this option; its base class (sdk-trace) reads it
+      const spanConfig = { ...batch.spans, selfObsMeterProvider: queueDrops(se.stats) };
+      spans.push(new BatchSpanProcessor(se, spanConfig));
       const le = new RetryingExporter<ReadableLogRecord>(otlpLogExporter(protocols.logs), retry);
       counters.logs = le.stats;
-      logs.push(new BatchLogRecordProcessor({ exporter: le, ...batch.logs }));
+      logs.push(new BatchLogRecordProcessor({ exporter: le, ...batch.logs, selfObsMeterProvider: queueDrops(le.stats) }));
     } else {
       const json = kind === 'jsonl';
       spans.push(new SimpleSpanProcessor(new LineExporter<ReadableSpan>(out, json ? (s) => JSON.stringify(spanToJson(s)) : spanToLine)));

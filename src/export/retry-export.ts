@@ -4,6 +4,7 @@
 // and counted; nothing grows with the length of an outage.
 import { ExportResultCode } from '@opentelemetry/core';
 import type { ExportResult } from '@opentelemetry/core';
+import { isRetryable } from './export-error.js';
 
 export interface Exporting<T> {
   export(items: T[], done: (r: ExportResult) => void): void;
@@ -16,6 +17,10 @@ export interface RetryStats {
   failedAttempts: number;
   retriedItems: number;
   droppedItems: number;
+  /** Items the collector refused for good (e.g. HTTP 400, gRPC INVALID_ARGUMENT): never sent again. */
+  rejectedItems: number;
+  /** Items the batch processor dropped because its queue was full (before they reached this exporter). */
+  queueDropped: number;
   queued: number;
   lastError: string;
 }
@@ -26,6 +31,10 @@ export interface RetryOptions {
   maxBackoffMs: number;
 }
 
+export function emptyRetryStats(): RetryStats {
+  return { exported: 0, failedAttempts: 0, retriedItems: 0, droppedItems: 0, rejectedItems: 0, queueDropped: 0, queued: 0, lastError: '' };
+}
+
 export class RetryingExporter<T> implements Exporting<T> {
   private readonly queue: T[][] = [];
   private queuedItems = 0;
@@ -33,7 +42,7 @@ export class RetryingExporter<T> implements Exporting<T> {
   private timer: NodeJS.Timeout | null = null;
   private sending = false;
   private closed = false;
-  readonly stats: RetryStats = { exported: 0, failedAttempts: 0, retriedItems: 0, droppedItems: 0, queued: 0, lastError: '' };
+  readonly stats: RetryStats = emptyRetryStats();
 
   constructor(
     private readonly inner: Exporting<T>,
@@ -58,10 +67,8 @@ export class RetryingExporter<T> implements Exporting<T> {
     this.inner.export(items, (r) => {
       this.sending = false;
       if (r.code === ExportResultCode.SUCCESS) this.stats.exported += items.length;
-      else {
-        this.noteFailure(r);
-        this.enqueue(items);
-      }
+      else if (this.noteFailure(r)) this.enqueue(items);
+      else this.stats.rejectedItems += items.length;
       done({ code: ExportResultCode.SUCCESS });
     });
   }
@@ -84,9 +91,19 @@ export class RetryingExporter<T> implements Exporting<T> {
     await this.inner.shutdown();
   }
 
-  private noteFailure(r: ExportResult): void {
+  /** Counts the failure; true when sending the same items again may succeed. */
+  private noteFailure(r: ExportResult): boolean {
     this.stats.failedAttempts++;
     this.stats.lastError = r.error?.message ?? 'export failed';
+    return isRetryable(r.error);
+  }
+
+  /** Takes the batch just sent off the queue (the cap may have dropped it meanwhile). */
+  private dropHead(batch: T[]): void {
+    if (this.queue[0] !== batch) return;
+    this.queue.shift();
+    this.queuedItems -= batch.length;
+    this.stats.queued = this.queuedItems;
   }
 
   private enqueue(items: T[]): void {
@@ -124,18 +141,16 @@ export class RetryingExporter<T> implements Exporting<T> {
       this.sending = true;
       const r = await new Promise<ExportResult>((resolve) => this.inner.export(batch, resolve));
       this.sending = false;
-      if (r.code !== ExportResultCode.SUCCESS) {
-        this.noteFailure(r);
+      if (r.code === ExportResultCode.SUCCESS) {
+        this.stats.exported += batch.length;
+        this.stats.retriedItems += batch.length;
+      } else if (this.noteFailure(r)) {
         return false;
+      } else {
+        // refused for good: sending it again would only hold up what follows
+        this.stats.rejectedItems += batch.length;
       }
-      // the cap may have dropped this batch while it was being sent
-      if (this.queue[0] === batch) {
-        this.queue.shift();
-        this.queuedItems -= batch.length;
-      }
-      this.stats.exported += batch.length;
-      this.stats.retriedItems += batch.length;
-      this.stats.queued = this.queuedItems;
+      this.dropHead(batch);
     }
     return true;
   }
