@@ -414,6 +414,26 @@ const schema = {
       env: 'OISP_FILE_EXCLUDE',
     },
   },
+  limits: {
+    processes: {
+      doc: 'Most processes whose identity (resource) is kept at once; the least recently seen are forgotten first, and counted.',
+      format: integerFormat(16, 1_000_000),
+      default: 16_384,
+      env: 'OISP_MAX_PROCESSES',
+    },
+    sockets: {
+      doc: 'Most sockets whose addresses are kept for correlation; the least recently used are forgotten first, and counted.',
+      format: integerFormat(16, 1_000_000),
+      default: 65_536,
+      env: 'OISP_MAX_SOCKETS',
+    },
+    exportRetryItems: {
+      doc: 'Spans (and, separately, log records) kept for another export attempt while the collector is down or slow; past it the oldest are dropped, and counted.',
+      format: integerFormat(16, 1_000_000),
+      default: 16_384,
+      env: 'OISP_EXPORT_RETRY_ITEMS',
+    },
+  },
   healthAddr: {
     doc: 'host:port serving /healthz, /readyz (200 once every probe is attached) and /metrics; empty disables.',
     format: 'host-port',
@@ -471,6 +491,7 @@ export type SensorConfig = {
   http: { redactHeaders: string[]; exchangeTimeoutMs: number; maxConnections: number; maxHeaderBytes: number; serviceNames: string[] };
   genai: { enabled: boolean; captureContent: boolean; maxBodyBytes: number; maxContentBytes: number; providers: GenAiProviderConfig[] };
   files: { include: string[]; exclude: string[] };
+  limits: { processes: number; sockets: number; exportRetryItems: number };
   healthAddr: string;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   capture: {

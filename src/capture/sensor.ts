@@ -29,6 +29,8 @@ export interface CaptureOptions extends CaptureSettings {
   discoverHost?: boolean;
   /** Where /proc is (tests). */
   procRoot?: string;
+  /** Cap of the socket table (OISP_MAX_SOCKETS). */
+  maxSockets?: number;
 }
 
 /** A TLS call with the socket it belongs to, when known. */
@@ -46,6 +48,8 @@ export interface UserCounters {
   /** TLS calls delivered without a socket: the binding never came in time. */
   tlsUnbound: number;
   connectionEvictions: number;
+  /** Sockets whose addresses are known now (bounded by OISP_MAX_SOCKETS). */
+  sockets: number;
   discoveryErrors: number;
   attachFailures: number;
 }
@@ -65,7 +69,7 @@ export class CaptureSensor {
   private native: NativeSensor | null = null;
   private readonly assembler: TlsAssembler;
   private readonly bindWait: BindWaitQueue;
-  private readonly connections = new ConnectionTable();
+  private readonly connections: ConnectionTable;
   private readonly finder: TlsLibraryFinder;
   private probes: TlsProbes | null = null;
   private tracepoints: { program: string; ok: boolean; error?: string }[] = [];
@@ -75,7 +79,7 @@ export class CaptureSensor {
   private finalKernelCounters: number[] = [];
   private readonly counters: UserCounters = {
     records: 0, batches: 0, malformedRecords: 0, tlsCalls: 0, tlsIncompleteCalls: 0,
-    tlsEvictedCalls: 0, tlsUnbound: 0, connectionEvictions: 0, discoveryErrors: 0, attachFailures: 0,
+    tlsEvictedCalls: 0, tlsUnbound: 0, connectionEvictions: 0, sockets: 0, discoveryErrors: 0, attachFailures: 0,
   };
 
   constructor(
@@ -84,6 +88,7 @@ export class CaptureSensor {
     private readonly onEvent: (e: SensorEvent) => void,
     private readonly log: Logger,
   ) {
+    this.connections = new ConnectionTable(opts.maxSockets);
     this.assembler = new TlsAssembler((e) => this.deliverTls(e));
     this.bindWait = new BindWaitQueue((e) => this.emitTls(e));
     this.finder = new TlsLibraryFinder({ procRoot: opts.procRoot, extraPaths: opts.tlsLibraries });
@@ -166,6 +171,7 @@ export class CaptureSensor {
         tlsEvictedCalls: this.assembler.stats.evictedCalls,
         tlsUnbound: this.bindWait.stats.releasedUnbound,
         connectionEvictions: this.connections.evictions,
+        sockets: this.connections.size,
       },
     };
   }
