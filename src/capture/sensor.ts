@@ -52,6 +52,8 @@ export interface UserCounters {
   sockets: number;
   discoveryErrors: number;
   attachFailures: number;
+  /** Files (dev+inode) the TLS probes are attached to: a library replaced on disk adds one. */
+  tlsTargets: number;
 }
 
 export interface SensorStatus {
@@ -79,7 +81,7 @@ export class CaptureSensor {
   private finalKernelCounters: number[] = [];
   private readonly counters: UserCounters = {
     records: 0, batches: 0, malformedRecords: 0, tlsCalls: 0, tlsIncompleteCalls: 0,
-    tlsEvictedCalls: 0, tlsUnbound: 0, connectionEvictions: 0, sockets: 0, discoveryErrors: 0, attachFailures: 0,
+    tlsEvictedCalls: 0, tlsUnbound: 0, connectionEvictions: 0, sockets: 0, discoveryErrors: 0, attachFailures: 0, tlsTargets: 0,
   };
 
   constructor(
@@ -172,6 +174,7 @@ export class CaptureSensor {
         tlsUnbound: this.bindWait.stats.releasedUnbound,
         connectionEvictions: this.connections.evictions,
         sockets: this.connections.size,
+        tlsTargets: this.probes?.targets.length ?? 0,
       },
     };
   }

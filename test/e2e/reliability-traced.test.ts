@@ -165,6 +165,7 @@ describe('the traced side misbehaves', () => {
     };
 
     await clientOnce(1);
+    const targetsBefore = (await readMetrics(healthPort)).user_tls_targets ?? 0;
     // dpkg's way: write the new file beside it, then rename over the old one
     await copyFile(LIBSSL, `${lib}.dpkg-new`);
     await rename(`${lib}.dpkg-new`, lib);
@@ -172,6 +173,7 @@ describe('the traced side misbehaves', () => {
     assert.equal(attachments(), 2, 'one attachment per file, the new inode attached once');
     const m = await readMetrics(healthPort);
     assert.equal(m.user_attach_failures, 0);
+    assert.equal(m.user_tls_targets, targetsBefore + 1, 'the new file is one more TLS target in /metrics');
     assert.equal(sensor.child.exitCode, null);
   });
 });
