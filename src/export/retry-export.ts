@@ -41,6 +41,8 @@ export class RetryingExporter<T> implements Exporting<T> {
   private backoffMs: number;
   private timer: NodeJS.Timeout | null = null;
   private sending = false;
+  /** The queued batch being sent again: the cap leaves it alone, its answer decides its fate. */
+  private inFlight: T[] | null = null;
   private closed = false;
   readonly stats: RetryStats = emptyRetryStats();
 
@@ -98,9 +100,9 @@ export class RetryingExporter<T> implements Exporting<T> {
     return isRetryable(r.error);
   }
 
-  /** Takes the batch just sent off the queue (the cap may have dropped it meanwhile). */
+  /** Takes the batch just sent off the head of the queue. */
   private dropHead(batch: T[]): void {
-    if (this.queue[0] !== batch) return;
+    if (this.queue[0] !== batch) return; // shutdown emptied the queue meanwhile
     this.queue.shift();
     this.queuedItems -= batch.length;
     this.stats.queued = this.queuedItems;
@@ -109,8 +111,10 @@ export class RetryingExporter<T> implements Exporting<T> {
   private enqueue(items: T[]): void {
     this.queue.push(items);
     this.queuedItems += items.length;
-    while (this.queuedItems > this.opts.maxItems && this.queue.length > 0) {
-      const oldest = this.queue.shift() as T[];
+    while (this.queuedItems > this.opts.maxItems) {
+      const at = this.queue[0] === this.inFlight ? 1 : 0;
+      if (at >= this.queue.length) break;
+      const [oldest] = this.queue.splice(at, 1) as [T[]];
       this.queuedItems -= oldest.length;
       this.stats.droppedItems += oldest.length;
     }
@@ -139,8 +143,10 @@ export class RetryingExporter<T> implements Exporting<T> {
     while (this.queue.length > 0) {
       const batch = this.queue[0] as T[];
       this.sending = true;
+      this.inFlight = batch;
       const r = await new Promise<ExportResult>((resolve) => this.inner.export(batch, resolve));
       this.sending = false;
+      this.inFlight = null;
       if (r.code === ExportResultCode.SUCCESS) {
         this.stats.exported += batch.length;
         this.stats.retriedItems += batch.length;

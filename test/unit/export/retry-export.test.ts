@@ -81,3 +81,31 @@ test('which failures are retried: a collector down, overloaded or slow, not one 
   for (const c of [1, 4, 8, 10, 11, 14, 15]) assert.equal(isRetryable(grpc(c)), true, `grpc ${c}`);
   for (const c of [2, 3, 5, 7, 12, 13, 16]) assert.equal(isRetryable(grpc(c)), false, `grpc ${c}`);
 });
+
+test('the cap never drops the batch being sent again: each item is exported or dropped, never both', async () => {
+  const answers: ((r: ExportResult) => void)[] = [];
+  const sent: number[][] = [];
+  const c = {
+    export(items: number[], done: (r: ExportResult) => void): void {
+      sent.push(items);
+      answers.push(done);
+    },
+    shutdown: () => Promise.resolve(),
+  };
+  const e = new RetryingExporter(c, { maxItems: 4, initialBackoffMs: 5, maxBackoffMs: 5 });
+  const fail = { code: ExportResultCode.FAILED, error: new Error('UNAVAILABLE') };
+  e.export([1, 2], () => undefined);
+  answers.shift()?.(fail); // queued for another attempt
+  await new Promise((r) => setTimeout(r, 20)); // the retry of [1, 2] is in flight
+  assert.deepEqual(sent.at(-1), [1, 2]);
+  for (let i = 3; i < 9; i += 2) e.export([i, i + 1], () => undefined); // over the cap meanwhile
+  answers.shift()?.({ code: ExportResultCode.SUCCESS });
+  for (let n = 0; n < 50 && (e.stats.queued > 0 || answers.length > 0); n++) {
+    answers.shift()?.({ code: ExportResultCode.SUCCESS });
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(e.stats.queued, 0);
+  assert.equal(e.stats.exported + e.stats.droppedItems, 8, JSON.stringify(e.stats));
+  assert.ok(e.stats.droppedItems > 0, 'the cap did drop something');
+  assert.deepEqual(sent[1], [1, 2]);
+});
