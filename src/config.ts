@@ -276,9 +276,9 @@ const schema = {
       env: 'OTEL_BSP_SCHEDULE_DELAY',
     },
     bspMaxQueueSize: {
-      doc: 'Spans waiting for export (or for a collector to come back) at most; the oldest are dropped and counted. 16384, not the SDK\'s 2048: one sensor carries a whole host\'s traffic.',
+      doc: 'Spans waiting to be grouped into an export request at most; more are dropped and counted (queue_dropped). A full request leaves at once, so only a queue smaller than the batch size ever fills; what waits for the collector is capped by OISP_EXPORT_RETRY_ITEMS.',
       format: integerFormat(1, 10000000),
-      default: 16384,
+      default: 2048,
       env: 'OTEL_BSP_MAX_QUEUE_SIZE',
     },
     bspMaxExportBatchSize: {
@@ -300,9 +300,9 @@ const schema = {
       env: 'OTEL_BLRP_SCHEDULE_DELAY',
     },
     blrpMaxQueueSize: {
-      doc: 'Log records waiting for export (or for a collector to come back) at most; the oldest are dropped and counted. 16384, not the SDK\'s 2048.',
+      doc: 'Log records waiting to be grouped into an export request at most; more are dropped and counted (queue_dropped).',
       format: integerFormat(1, 10000000),
-      default: 16384,
+      default: 2048,
       env: 'OTEL_BLRP_MAX_QUEUE_SIZE',
     },
     blrpMaxExportBatchSize: {
@@ -420,6 +420,26 @@ const schema = {
       env: 'OISP_FILE_EXCLUDE',
     },
   },
+  limits: {
+    processes: {
+      doc: 'Most processes whose identity (resource) is kept at once; the least recently seen are forgotten first, and counted.',
+      format: integerFormat(16, 1_000_000),
+      default: 16_384,
+      env: 'OISP_MAX_PROCESSES',
+    },
+    sockets: {
+      doc: 'Most sockets whose addresses are kept for correlation; the least recently used are forgotten first, and counted.',
+      format: integerFormat(16, 1_000_000),
+      default: 65_536,
+      env: 'OISP_MAX_SOCKETS',
+    },
+    exportRetryItems: {
+      doc: 'Spans (and, separately, log records) handed to the exporter and waiting to be sent, or sent again while the collector is down or slow (4 requests per signal are in flight besides); past it the oldest are dropped, and counted (dropped_items).',
+      format: integerFormat(16, 1_000_000),
+      default: 16_384,
+      env: 'OISP_EXPORT_RETRY_ITEMS',
+    },
+  },
   healthAddr: {
     doc: 'host:port serving /healthz, /readyz (200 once every probe is attached) and /metrics; empty disables.',
     format: 'host-port',
@@ -477,6 +497,7 @@ export type SensorConfig = {
   http: { redactHeaders: string[]; exchangeTimeoutMs: number; maxConnections: number; maxHeaderBytes: number; serviceNames: string[] };
   genai: { enabled: boolean; captureContent: boolean; maxBodyBytes: number; maxContentBytes: number; providers: GenAiProviderConfig[] };
   files: { include: string[]; exclude: string[] };
+  limits: { processes: number; sockets: number; exportRetryItems: number };
   healthAddr: string;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   capture: {

@@ -30,6 +30,8 @@ export interface CaptureOptions extends CaptureSettings {
   discoverHost?: boolean;
   /** Where /proc is (tests). */
   procRoot?: string;
+  /** Cap of the socket table (OISP_MAX_SOCKETS). */
+  maxSockets?: number;
 }
 
 /** A TLS call with the socket it belongs to, when known. */
@@ -47,6 +49,8 @@ export interface UserCounters {
   /** TLS calls delivered without a socket: the binding never came in time. */
   tlsUnbound: number;
   connectionEvictions: number;
+  /** Sockets whose addresses are known now (bounded by OISP_MAX_SOCKETS). */
+  sockets: number;
   discoveryErrors: number;
   attachFailures: number;
   /** Executables seen that use TLS but cannot be probed (stripped Go binaries). */
@@ -60,6 +64,8 @@ export interface UserCounters {
   latencyUsP99: number;
   latencyUsMax: number;
   latencyOver1Ms: number;
+  /** Files (dev+inode) the TLS probes are attached to: a library replaced on disk adds one. */
+  tlsTargets: number;
 }
 
 export interface SensorStatus {
@@ -77,7 +83,7 @@ export class CaptureSensor {
   private native: NativeSensor | null = null;
   private readonly assembler: TlsAssembler;
   private readonly bindWait: BindWaitQueue;
-  private readonly connections = new ConnectionTable();
+  private readonly connections: ConnectionTable;
   private readonly finder: TlsLibraryFinder;
   private probes: TlsProbes | null = null;
   private tracepoints: { program: string; ok: boolean; error?: string }[] = [];
@@ -100,6 +106,7 @@ export class CaptureSensor {
     private readonly onEvent: (e: SensorEvent) => void,
     private readonly log: Logger,
   ) {
+    this.connections = new ConnectionTable(opts.maxSockets);
     this.assembler = new TlsAssembler((e) => this.deliverTls(e));
     this.bindWait = new BindWaitQueue((e) => this.emitTls(e));
     this.finder = new TlsLibraryFinder({
@@ -196,6 +203,8 @@ export class CaptureSensor {
         latencyUsP99: latency.p99Us,
         latencyUsMax: latency.maxUs,
         latencyOver1Ms: latency.over1Ms,
+        sockets: this.connections.size,
+        tlsTargets: this.probes?.targets.length ?? 0,
       },
     };
   }

@@ -57,9 +57,9 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
     }, out, {
       spans: { scheduledDelayMillis: config.otel.bspScheduleDelayMs, maxQueueSize: config.otel.bspMaxQueueSize, maxExportBatchSize: config.otel.bspMaxExportBatchSize, exportTimeoutMillis: config.otel.bspExportTimeoutMs },
       logs: { scheduledDelayMillis: config.otel.blrpScheduleDelayMs, maxQueueSize: config.otel.blrpMaxQueueSize, maxExportBatchSize: config.otel.blrpMaxExportBatchSize, exportTimeoutMillis: config.otel.blrpExportTimeoutMs },
-    });
+    }, { maxItems: config.limits.exportRetryItems, initialBackoffMs: 500, maxBackoffMs: 5_000 });
     exportCounters = processors.counters;
-    const pipeline = new OtelPipeline(processors.spans, processors.logs, clock);
+    const pipeline = new OtelPipeline(processors.spans, processors.logs, clock, Math.min(4096, config.limits.processes));
     const telemetry = new TelemetryStage(config, pipeline, clock, log, selfMetrics ? new GenAiMetrics(selfMetrics.meter) : null);
     telemetry.start();
     stage = telemetry;
@@ -74,6 +74,7 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
       filterPids: config.filter.pids,
       filterComms: config.filter.comms,
       followChildren: config.filter.followChildren,
+      maxSockets: config.limits.sockets,
       forceFilter: exec.length > 0,
     },
     onEvent,

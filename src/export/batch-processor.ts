@@ -19,12 +19,12 @@ export class Batcher<T> {
     private readonly exporter: Exporting<T>,
     private readonly settings: BatchSettings,
     /** Counts items refused because the queue was full or the processor shut down. */
-    private readonly counters: { droppedItems: number },
+    private readonly counters: { queueDropped: number },
   ) {}
 
   add(item: T): void {
     if (this.closed || this.pending.length >= this.settings.maxQueueSize) {
-      this.counters.droppedItems++;
+      this.counters.queueDropped++;
       return;
     }
     this.pending.push(item);

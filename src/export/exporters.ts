@@ -12,7 +12,7 @@ import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord } from '@
 import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { LineWriter } from '../output/line-writer.js';
 import { Batcher, BatchLogProcessor, BatchSpanProcessor } from './batch-processor.js';
-import { RetryingExporter } from './retry-export.js';
+import { emptyRetryStats, RetryingExporter } from './retry-export.js';
 import type { RetryOptions, RetryStats } from './retry-export.js';
 import { logToJson, logToLine, spanToJson, spanToLine } from './signal-format.js';
 
@@ -73,7 +73,6 @@ export interface Processors {
   counters: ExportCounters;
 }
 
-const emptyStats = (): RetryStats => ({ exported: 0, failedAttempts: 0, retriedItems: 0, droppedItems: 0, queued: 0, lastError: '' });
 
 export interface BatchSettings {
   scheduledDelayMillis: number;
@@ -89,15 +88,15 @@ export function makeProcessors(
   batch: { spans: BatchSettings; logs: BatchSettings },
   retry: RetryOptions = { maxItems: 16_384, initialBackoffMs: 500, maxBackoffMs: 5_000 },
 ): Processors {
-  const counters: ExportCounters = { spans: emptyStats(), logs: emptyStats() };
+  const counters: ExportCounters = { spans: emptyRetryStats(), logs: emptyRetryStats() };
   const spans: SpanProcessor[] = [];
   const logs: LogRecordProcessor[] = [];
   for (const kind of kinds) {
     if (kind === 'otlp') {
-      const se = new RetryingExporter<ReadableSpan>(otlpSpanExporter(protocols.traces), { ...retry, maxItems: batch.spans.maxQueueSize, timeoutMs: batch.spans.exportTimeoutMillis });
+      const se = new RetryingExporter<ReadableSpan>(otlpSpanExporter(protocols.traces), { ...retry, timeoutMs: batch.spans.exportTimeoutMillis });
       counters.spans = se.stats;
       spans.push(new BatchSpanProcessor(new Batcher(se, batch.spans, se.stats)));
-      const le = new RetryingExporter<ReadableLogRecord>(otlpLogExporter(protocols.logs), { ...retry, maxItems: batch.logs.maxQueueSize, timeoutMs: batch.logs.exportTimeoutMillis });
+      const le = new RetryingExporter<ReadableLogRecord>(otlpLogExporter(protocols.logs), { ...retry, timeoutMs: batch.logs.exportTimeoutMillis });
       counters.logs = le.stats;
       logs.push(new BatchLogProcessor(new Batcher(le, batch.logs, le.stats)));
     } else {

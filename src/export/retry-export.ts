@@ -10,6 +10,7 @@
 // length of an outage or the slowness of a collector.
 import { ExportResultCode } from '@opentelemetry/core';
 import type { ExportResult } from '@opentelemetry/core';
+import { isRetryable } from './export-error.js';
 
 export interface Exporting<T> {
   export(items: T[], done: (r: ExportResult) => void): void;
@@ -21,8 +22,13 @@ export interface RetryStats {
   exported: number;
   failedAttempts: number;
   retriedItems: number;
+  /** Items dropped because the retry queue was full, or left over at shutdown. */
   droppedItems: number;
-  /** Items accepted and not yet delivered (waiting or being sent). */
+  /** Items the collector refused for good (e.g. HTTP 400, gRPC INVALID_ARGUMENT): never sent again. */
+  rejectedItems: number;
+  /** Items the batch processor refused because its queue was full (before they reached this exporter). */
+  queueDropped: number;
+  /** Items waiting to be sent or sent again (capped by maxItems); those being sent are not counted. */
   queued: number;
   lastError: string;
 }
@@ -43,6 +49,10 @@ interface Batch<T> {
   attempts: number;
 }
 
+export function emptyRetryStats(): RetryStats {
+  return { exported: 0, failedAttempts: 0, retriedItems: 0, droppedItems: 0, rejectedItems: 0, queueDropped: 0, queued: 0, lastError: '' };
+}
+
 export class RetryingExporter<T> implements Exporting<T> {
   /** Waiting batches, oldest first. */
   private queue: Batch<T>[] = [];
@@ -56,7 +66,7 @@ export class RetryingExporter<T> implements Exporting<T> {
   private probing = false;
   private closed = false;
   private readonly idleWaiters: (() => void)[] = [];
-  readonly stats: RetryStats = { exported: 0, failedAttempts: 0, retriedItems: 0, droppedItems: 0, queued: 0, lastError: '' };
+  readonly stats: RetryStats = emptyRetryStats();
 
   constructor(
     private readonly inner: Exporting<T>,
@@ -75,7 +85,6 @@ export class RetryingExporter<T> implements Exporting<T> {
     if (items.length > 0) {
       this.queue.push({ seq: this.nextSeq++, items, attempts: 0 });
       this.waitingItems += items.length;
-      this.stats.queued += items.length;
       this.capQueue();
       this.pump();
     }
@@ -94,9 +103,9 @@ export class RetryingExporter<T> implements Exporting<T> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.stats.droppedItems += this.waitingItems;
-    this.stats.queued -= this.waitingItems;
     this.queue = [];
     this.waitingItems = 0;
+    this.stats.queued = 0;
     await this.inner.shutdown();
   }
 
@@ -114,9 +123,9 @@ export class RetryingExporter<T> implements Exporting<T> {
     while (this.waitingItems > this.opts.maxItems && this.queue.length > 0) {
       const oldest = this.queue.shift() as Batch<T>;
       this.waitingItems -= oldest.items.length;
-      this.stats.queued -= oldest.items.length;
       this.stats.droppedItems += oldest.items.length;
     }
+    this.stats.queued = this.waitingItems;
   }
 
   private pump(now = false): void {
@@ -125,6 +134,7 @@ export class RetryingExporter<T> implements Exporting<T> {
     while (this.sending.size < limit && this.queue.length > 0) {
       const batch = this.queue.shift() as Batch<T>;
       this.waitingItems -= batch.items.length;
+      this.stats.queued = this.waitingItems;
       this.send(batch);
     }
   }
@@ -151,7 +161,6 @@ export class RetryingExporter<T> implements Exporting<T> {
   private delivered(batch: Batch<T>): void {
     this.stats.exported += batch.items.length;
     if (batch.attempts > 1) this.stats.retriedItems += batch.items.length;
-    this.stats.queued -= batch.items.length;
     this.probing = false;
     this.backoffMs = this.opts.initialBackoffMs;
     this.pump();
@@ -160,6 +169,12 @@ export class RetryingExporter<T> implements Exporting<T> {
   private failed(batch: Batch<T>, r: ExportResult): void {
     this.stats.failedAttempts++;
     this.stats.lastError = r.error?.message ?? 'export failed';
+    if (!isRetryable(r.error)) {
+      // Refused for good (the OTLP spec's non-retryable codes): the same bytes would be refused again.
+      this.stats.rejectedItems += batch.items.length;
+      this.pump();
+      return;
+    }
     // Back in its place by age, so retries keep the original order.
     let i = 0;
     while (i < this.queue.length && (this.queue[i] as Batch<T>).seq < batch.seq) i++;

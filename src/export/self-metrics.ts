@@ -11,7 +11,7 @@ import type { OtlpProtocol } from './exporters.js';
 import { SCOPE_NAME, SCOPE_VERSION } from './otel-pipeline.js';
 
 /** Counters only grow; the rest (table sizes, queue lengths, readiness) are gauges. */
-const MONOTONIC = /(records|batches|calls|exchanges|exported|dropped|full|errors|failed|failures|evictions|malformed|timed_out|unbound|bytes|spans|logs|retried|attempts|protocols|evicted)$/;
+const MONOTONIC = /(records|batches|calls|exchanges|exported|dropped|full|errors|failed|failures|evictions|malformed|timed_out|unbound|bytes|spans|logs|retried|attempts|protocols|evicted|_items|on_arrival)$/;
 
 function metricExporter(protocol: OtlpProtocol): PushMetricExporter {
   if (protocol === 'grpc') return new GrpcMetricExporter() as unknown as PushMetricExporter;

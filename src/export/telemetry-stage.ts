@@ -62,13 +62,13 @@ function timedSseEvents(body: Buffer, times: [number, bigint][]): { data: string
 const LLM_PATH = /(\/(chat\/completions|completions|embeddings|responses|messages)|:(stream)?[gG]enerateContent)(\?.*)?$/;
 
 export class TelemetryStage {
-  private readonly processes = new ProcessTable();
+  private readonly processes: ProcessTable;
   private readonly tracker: HttpTracker;
   private readonly spanOpts: HttpSpanOptions;
   private readonly resourceOpts: ResourceOptions;
   private readonly logOpts: LogOptions;
   private timer: NodeJS.Timeout | null = null;
-  private readonly resources = new BoundedLru<number, { identity: ProcessIdentity; attrs: AttributeMap }>(16_384);
+  private readonly resources: BoundedLru<number, { identity: ProcessIdentity; attrs: AttributeMap }>;
   private handlerErrors = 0;
   private genaiCalls = 0;
   private genaiProblems = 0;
@@ -82,6 +82,9 @@ export class TelemetryStage {
     /** GenAI client metrics, when metrics are exported. */
     private readonly genaiMetrics: GenAiMetrics | null = null,
   ) {
+    this.processes = new ProcessTable(config.limits.processes);
+    // follows the process table: one cached resource per known process
+    this.resources = new BoundedLru(config.limits.processes);
     const genaiBodies = config.genai.maxBodyBytes;
     this.genai = config.genai;
     this.tracker = new HttpTracker((x, meta) => this.onExchange(x, meta.pid, meta.comm), {

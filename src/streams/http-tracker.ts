@@ -13,7 +13,8 @@ import type { Http1Exchange } from '../protocols/http1.js';
 import { BoundedLru } from '../util/lru.js';
 
 const CLOSE_GRACE_MS = 250;
-
+/** Closes and exits remembered for bytes that are read after them. */
+const MAX_EARLY_ENDS = 4096;
 
 
 export interface ExchangeMeta {
@@ -42,6 +43,8 @@ export interface TrackerStats {
   http2Connections: number;
   /** Bytes the capture did not hold (truncated calls), fed as gaps. */
   gapBytes: number;
+  /** Connections whose close or process exit was read before their first bytes, closed once those arrived. */
+  closedOnArrival: number;
   /** Every parser counter (HTTP/1.x and HTTP/2: parse errors, HPACK unknown references, evicted streams…), summed. */
   protocol: Record<string, number>;
 }
@@ -78,7 +81,14 @@ export class HttpTracker {
   private closeTimer: NodeJS.Timeout | null = null;
   /** Parser counters of connections already gone. */
   private readonly closedTotals: Record<string, number> = {};
-  private readonly stats_ = { connectionEvictions: 0, exchanges: 0, timedOut: 0, otherProtocols: 0, http2Connections: 0, gapBytes: 0 };
+  /**
+   * Closes (`c:` + connection) and exits (`p:` + pid) read before any byte of
+   * the connection: the two rings are read in no set order, and a connection
+   * first seen after its end would otherwise stay open for good. Bytes
+   * older than the end close the connection they open (kernel timestamps).
+   */
+  private readonly earlyEnds = new BoundedLru<string, bigint>(MAX_EARLY_ENDS);
+  private readonly stats_ = { connectionEvictions: 0, exchanges: 0, timedOut: 0, otherProtocols: 0, http2Connections: 0, gapBytes: 0, closedOnArrival: 0 };
 
   constructor(
     private readonly onExchange: (x: HttpExchangeRecord, meta: ExchangeMeta) => void,
@@ -107,6 +117,7 @@ export class HttpTracker {
       otherProtocols: this.stats_.otherProtocols,
       http2Connections: this.stats_.http2Connections,
       gapBytes: this.stats_.gapBytes,
+      closedOnArrival: this.stats_.closedOnArrival,
       protocol,
     };
   }
@@ -128,6 +139,7 @@ export class HttpTracker {
       let set = this.byPid.get(e.pid);
       if (!set) this.byPid.set(e.pid, (set = new Set()));
       set.add(key);
+      this.closeIfEnded(key, e);
     }
     if (e.socket) {
       t.local = e.socket.local ?? t.local;
@@ -150,12 +162,28 @@ export class HttpTracker {
    * CLOSE_GRACE_MS so that those bytes are parsed first.
    */
   onClose(pid: number, connId: bigint, tsNs: bigint): void {
-    this.closeLater(connKey(pid, connId), tsNs);
+    const key = connKey(pid, connId);
+    if (!this.conns.has(key)) this.earlyEnds.set(`c:${key}`, tsNs);
+    this.closeLater(key, tsNs);
   }
 
   /** The process exited: all its connections are closed (after the same grace). */
   onProcessExit(pid: number, tsNs: bigint): void {
+    this.earlyEnds.set(`p:${pid}`, tsNs);
     for (const key of this.byPid.get(pid) ?? []) this.closeLater(key, tsNs);
+  }
+
+  /** A connection seen for the first time whose close or process exit was already read. */
+  private closeIfEnded(key: string, e: CorrelatedTls): void {
+    for (const end of [`c:${key}`, `p:${e.pid}`]) {
+      const endNs = this.earlyEnds.peek(end);
+      // a later byte means a new connection (or process) under a reused id
+      if (endNs === undefined || endNs < e.tsNs) continue;
+      if (end.startsWith('c:')) this.earlyEnds.delete(end);
+      this.stats_.closedOnArrival++;
+      this.closeLater(key, endNs);
+      return;
+    }
   }
 
   private closeLater(key: string, tsNs: bigint): void {

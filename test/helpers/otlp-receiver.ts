@@ -16,7 +16,9 @@
 //   application/json bodies, optionally `Content-Encoding: gzip` (or deflate); the answer is
 //   200 with an empty protobuf or `{}`, in the request's content type.
 // - setFailing() makes both answer like a collector that is down (gRPC UNAVAILABLE, HTTP 503),
+//   or, with 'reject', like one that refuses the data for good (gRPC INVALID_ARGUMENT, HTTP 400),
 //   for every request or for the next N; failed requests are counted and their data dropped.
+// - setDelay(ms) makes it a slow collector: every answer waits that long (the data is kept).
 // - close() then startOtlpReceiver({ grpcPort, httpPort }) brings a receiver back on the same
 //   ports, for collector-outage tests (exporters keep their URL).
 //
@@ -84,6 +86,9 @@ export interface ReceivedRequest {
 
 export type Predicate<T> = (item: T) => boolean;
 
+/** 'unavailable': retryable (gRPC UNAVAILABLE, HTTP 503); 'reject': not (gRPC INVALID_ARGUMENT, HTTP 400). */
+export type FailureKind = 'unavailable' | 'reject';
+
 export interface OtlpReceiver {
   readonly grpcPort: number;
   readonly httpPort: number;
@@ -125,7 +130,9 @@ export interface OtlpReceiver {
    * Note the OTel JS exporters retry HTTP 503 (backoff ≈1 s, ×1.5, within their timeout) but
    * not gRPC UNAVAILABLE.
    */
-  setFailing(on: boolean | number): void;
+  setFailing(on: boolean | number, how?: FailureKind): void;
+  /** Every answer from now on waits `ms` (0: answer at once), like an overloaded collector; what arrives is still kept. */
+  setDelay(ms: number): void;
   /** Forgets everything received (items, request log, counters, errors). */
   reset(): void;
   /** Stops both servers, dropping open connections, and rejects pending waits. Idempotent. */
@@ -230,6 +237,21 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
   let requestWaiters: { count: number; resolve(): void }[] = [];
   /** true: fail everything; a number: fail that many more requests. */
   let failing: boolean | number = false;
+  let failureKind: FailureKind = 'unavailable';
+  let delayMs = 0;
+  /** Answers held back by setDelay, released (or dropped) at close. */
+  const delayed = new Set<NodeJS.Timeout>();
+  const later = (answer: () => void): void => {
+    if (delayMs <= 0) {
+      answer();
+      return;
+    }
+    const timer = setTimeout(() => {
+      delayed.delete(timer);
+      answer();
+    }, delayMs);
+    delayed.add(timer);
+  };
   let closed: Promise<void> | undefined;
 
   /** Decides, for one arrived request, whether to fail it; counts it either way. */
@@ -297,11 +319,12 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
         transport: 'grpc', signal, encoding: '', userAgent: metadataString(call.metadata, 'user-agent'), outcome: 'ok', items: 0,
       };
       if (!admit(req)) {
-        callback({ code: GrpcStatus.UNAVAILABLE, details: 'otlp-receiver: failing on purpose (setFailing)' });
+        const code = failureKind === 'reject' ? GrpcStatus.INVALID_ARGUMENT : GrpcStatus.UNAVAILABLE;
+        later(() => callback({ code, details: 'otlp-receiver: failing on purpose (setFailing)' }));
       } else {
         const error = accept(req, call.request);
-        if (error !== undefined) callback({ code: GrpcStatus.INVALID_ARGUMENT, details: error });
-        else callback(null, Buffer.alloc(0));
+        if (error !== undefined) later(() => callback({ code: GrpcStatus.INVALID_ARGUMENT, details: error }));
+        else later(() => callback(null, Buffer.alloc(0)));
       }
       settled();
     };
@@ -354,7 +377,8 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
       transport, signal, encoding, userAgent: req.headers['user-agent'] ?? '', outcome: 'ok', items: 0,
     };
     if (!admit(record)) {
-      reply(res, 503, 'text/plain', 'otlp-receiver: failing on purpose (setFailing)');
+      const status = failureKind === 'reject' ? 400 : 503;
+      later(() => reply(res, status, 'text/plain', 'otlp-receiver: failing on purpose (setFailing)'));
       settled();
       return;
     }
@@ -370,9 +394,9 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     }
     if (body !== undefined) {
       const error = accept(record, body);
-      if (error !== undefined) reply(res, 400, 'text/plain', error);
-      else if (transport === 'http/json') reply(res, 200, 'application/json', '{}');
-      else reply(res, 200, 'application/x-protobuf', Buffer.alloc(0));
+      if (error !== undefined) later(() => reply(res, 400, 'text/plain', error));
+      else if (transport === 'http/json') later(() => reply(res, 200, 'application/json', '{}'));
+      else later(() => reply(res, 200, 'application/x-protobuf', Buffer.alloc(0)));
     }
     settled();
   }
@@ -388,6 +412,8 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
   const httpPort = (httpServer.address() as AddressInfo).port;
 
   async function shutdown(): Promise<void> {
+    for (const timer of delayed) clearTimeout(timer);
+    delayed.clear();
     const gone = new Error('otlp-receiver: closed while waiting');
     spans.rejectAll(gone);
     logs.rejectAll(gone);
@@ -439,8 +465,12 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
         requestWaiters.push(waiter);
       });
     },
-    setFailing(on) {
+    setFailing(on, how = 'unavailable') {
       failing = on;
+      failureKind = how;
+    },
+    setDelay(ms) {
+      delayMs = ms;
     },
     reset() {
       spans.items = [];

@@ -21,18 +21,18 @@ const settings = { scheduledDelayMillis: 20, maxQueueSize: 100, maxExportBatchSi
 
 test('a full batch leaves at once, in the same turn, however many arrive in that turn', () => {
   const sink = new Sink();
-  const counters = { droppedItems: 0 };
+  const counters = { queueDropped: 0 };
   const b = new Batcher(sink, settings, counters);
   for (let i = 0; i < 1000; i++) b.add(i);
   assert.equal(sink.batches.length, 250);
   assert.ok(sink.batches.every((x) => x.length === 4));
   assert.deepEqual(sink.batches.flat(), Array.from({ length: 1000 }, (_, i) => i));
-  assert.equal(counters.droppedItems, 0);
+  assert.equal(counters.queueDropped, 0);
 });
 
 test('a partial batch leaves after the schedule delay; shutdown flushes, then refuses and counts', async () => {
   const sink = new Sink();
-  const counters = { droppedItems: 0 };
+  const counters = { queueDropped: 0 };
   const b = new Batcher(sink, settings, counters);
   b.add(1);
   b.add(2);
@@ -47,14 +47,14 @@ test('a partial batch leaves after the schedule delay; shutdown flushes, then re
   assert.deepEqual(sink.batches.at(-1), [4]);
   assert.ok(sink.shut);
   b.add(5);
-  assert.equal(counters.droppedItems, 1);
+  assert.equal(counters.queueDropped, 1);
 });
 
 test('a queue smaller than the batch size: the overflow is dropped and counted', () => {
   const sink = { batches: 0, export: (_i: number[], _d: (r: ExportResult) => void) => void sink.batches++, shutdown: () => Promise.resolve() };
-  const counters = { droppedItems: 0 };
+  const counters = { queueDropped: 0 };
   const b = new Batcher(sink, { ...settings, maxQueueSize: 3, maxExportBatchSize: 10 }, counters);
   for (let i = 0; i < 5; i++) b.add(i);
-  assert.equal(counters.droppedItems, 2);
+  assert.equal(counters.queueDropped, 2);
   assert.equal(sink.batches, 0);
 });

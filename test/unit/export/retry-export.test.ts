@@ -98,3 +98,67 @@ test('forceFlush stops at the first failure instead of waiting out the backoff',
   assert.deepEqual(c.accepted, [1]);
   await e.shutdown();
 });
+
+test('data the collector refuses for good is counted as rejected, never sent again, and holds up nothing', async () => {
+  const refused = Object.assign(new Error('Bad Request'), { name: 'OTLPExporterError', code: 400 });
+  const sent: number[][] = [];
+  let refuse = true;
+  const c = {
+    export(items: number[], done: (r: ExportResult) => void): void {
+      sent.push(items);
+      setImmediate(() => done(refuse ? { code: ExportResultCode.FAILED, error: refused } : { code: ExportResultCode.SUCCESS }));
+    },
+    shutdown: () => Promise.resolve(),
+  };
+  const e = new RetryingExporter(c, { maxItems: 100, initialBackoffMs: 10, maxBackoffMs: 40 });
+  await exportOnce(e, [1, 2]);
+  await until(() => e.stats.failedAttempts === 1);
+  assert.equal(e.stats.rejectedItems, 2);
+  assert.equal(e.stats.queued, 0, 'nothing kept for another attempt');
+  refuse = false;
+  await exportOnce(e, [3]);
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual(sent, [[1, 2], [3]]);
+  assert.equal(e.stats.exported, 1);
+});
+
+test('which failures are retried: a collector down, overloaded or slow, not one that refuses the data', async () => {
+  const { isRetryable } = await import('../../../src/export/export-error.js');
+  const http = (code: number): Error => Object.assign(new Error('x'), { name: 'OTLPExporterError', code });
+  const grpc = (code: number): Error => Object.assign(new Error('x'), { code, details: '', metadata: {} });
+  assert.equal(isRetryable(undefined), true);
+  assert.equal(isRetryable(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), true);
+  assert.equal(isRetryable(new Error('Timeout')), true);
+  for (const c of [429, 502, 503, 504]) assert.equal(isRetryable(http(c)), true, String(c));
+  for (const c of [400, 401, 404, 413, 500]) assert.equal(isRetryable(http(c)), false, String(c));
+  for (const c of [1, 4, 8, 10, 11, 14, 15]) assert.equal(isRetryable(grpc(c)), true, `grpc ${c}`);
+  for (const c of [2, 3, 5, 7, 12, 13, 16]) assert.equal(isRetryable(grpc(c)), false, `grpc ${c}`);
+});
+
+test('the cap never drops the batch being sent again: each item is exported or dropped, never both', async () => {
+  const answers: ((r: ExportResult) => void)[] = [];
+  const sent: number[][] = [];
+  const c = {
+    export(items: number[], done: (r: ExportResult) => void): void {
+      sent.push(items);
+      answers.push(done);
+    },
+    shutdown: () => Promise.resolve(),
+  };
+  const e = new RetryingExporter(c, { maxItems: 4, initialBackoffMs: 5, maxBackoffMs: 5 });
+  const fail = { code: ExportResultCode.FAILED, error: new Error('UNAVAILABLE') };
+  e.export([1, 2], () => undefined);
+  answers.shift()?.(fail); // queued for another attempt
+  await new Promise((r) => setTimeout(r, 20)); // the retry of [1, 2] is in flight
+  assert.deepEqual(sent.at(-1), [1, 2]);
+  for (let i = 3; i < 9; i += 2) e.export([i, i + 1], () => undefined); // over the cap meanwhile
+  answers.shift()?.({ code: ExportResultCode.SUCCESS });
+  for (let n = 0; n < 50 && (e.stats.queued > 0 || answers.length > 0); n++) {
+    answers.shift()?.({ code: ExportResultCode.SUCCESS });
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(e.stats.queued, 0);
+  assert.equal(e.stats.exported + e.stats.droppedItems, 8, JSON.stringify(e.stats));
+  assert.ok(e.stats.droppedItems > 0, 'the cap did drop something');
+  assert.deepEqual(sent[1], [1, 2]);
+});
