@@ -54,6 +54,13 @@ export class SseParser {
     this.maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
   }
 
+  /** What is held for the event under construction: bytes of the current line, characters of its data and event type (at most maxEventBytes). */
+  get bufferedBytes(): number {
+    let n = this.lineBytes + this.eventType.length;
+    for (const d of this.data) n += d.length;
+    return n;
+  }
+
   /** Feed the next bytes of the stream; `tsNs` stamps the events this chunk completes. */
   feed(chunk: Uint8Array, tsNs: bigint): void {
     let i = 0;

@@ -9,7 +9,7 @@ import { decodeBatch } from '../../../src/capture/decode.js';
 import type { RawRecord, SocketAddress } from '../../../src/capture/events.js';
 import { ABI } from '../../../src/capture/layout.js';
 import { batch, bindRecord, closeRecord, connRecord, execRecord, exitRecord, openRecord, tlsRecord } from '../../helpers/records.js';
-import { FUZZ_PARAMS, mutate, mutationsArb } from './fuzz-kit.js';
+import { FUZZ_PARAMS, FUZZ_RUNS, mutate, mutationsArb } from './fuzz-kit.js';
 
 const FUNCS = ['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex', 'gnutls_record_send', 'gnutls_record_recv'] as const;
 const HOW = { [ABI.OISP_BIND_IN_CALL]: 'in-call', [ABI.OISP_BIND_LAST_READ]: 'last-read', [ABI.OISP_BIND_NEXT_WRITE]: 'next-write' } as const;
@@ -132,7 +132,7 @@ const caseArb: fc.Arbitrary<Case> = fc.oneof(
   })),
 );
 
-test(`ring decoder: ${FUZZ_PARAMS.numRuns} generated batches round-trip, and their mutations never throw nor read outside the batch`, () => {
+test(`ring decoder: ${FUZZ_RUNS} generated batches round-trip, and their mutations never throw nor read outside the batch`, () => {
   fc.assert(
     fc.property(fc.array(caseArb, { minLength: 1, maxLength: 4 }), fc.nat({ max: 0xffffffff }), mutationsArb, (cases, ring, mutations) => {
       const valid = batch(cases.map((c) => c.bytes), ring);

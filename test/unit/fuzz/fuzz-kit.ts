@@ -108,3 +108,18 @@ export function splitAt(data: Uint8Array, cuts: readonly number[]): Uint8Array[]
 
 /** Bytes from a latin1 string. */
 export const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
+
+/** The characters from..to (char codes), after `extra`. */
+export const chars = (from: number, to: number, extra = ''): string[] => {
+  const out = [...extra];
+  for (let c = from; c <= to; c++) out.push(String.fromCharCode(c));
+  return out;
+};
+/** RFC 9110 token characters. */
+export const TOKEN = [...chars(0x30, 0x39), ...chars(0x41, 0x5a), ...chars(0x61, 0x7a), ..."!#$%&'*+-.^_`|~"];
+/** Field-value characters: visible ASCII, obs-text and inner spaces/tabs (never CR, LF or NUL). */
+export const VALUE = [...chars(0x21, 0x7e), ...chars(0x80, 0xff), ' ', '\t'];
+/** Strings over an alphabet. */
+export const str = (alphabet: string[], minLength: number, maxLength: number): fc.Arbitrary<string> => fc.string({ unit: fc.constantFrom(...alphabet), minLength, maxLength });
+/** Without leading and trailing SP/HTAB (what HTTP calls OWS). */
+export const trimOws = (s: string): string => s.replace(/^[ \t]+|[ \t]+$/g, '');

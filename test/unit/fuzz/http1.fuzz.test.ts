@@ -11,21 +11,10 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { Http1Connection, type Headers, type Http1Exchange } from '../../../src/protocols/http1.js';
 import { SNIFF_MAX_BYTES } from '../../../src/protocols/http1-sniff.js';
-import { cutsArb, FUZZ_PARAMS, latin1, mutate, mutationsArb, splitAt } from './fuzz-kit.js';
+import { chars, cutsArb, FUZZ_PARAMS, FUZZ_RUNS, latin1, mutate, mutationsArb, splitAt, str, TOKEN, trimOws, VALUE } from './fuzz-kit.js';
 
 const OPTS = { maxHeaderBytes: 2048, maxBodyCapture: 1024, maxPipelined: 4 };
 const BUFFER_CAP = 2 * (OPTS.maxHeaderBytes + SNIFF_MAX_BYTES + OPTS.maxBodyCapture);
-
-const chars = (from: number, to: number, extra = ''): string[] => {
-  const out = [...extra];
-  for (let c = from; c <= to; c++) out.push(String.fromCharCode(c));
-  return out;
-};
-const TOKEN = [...chars(0x30, 0x39), ...chars(0x41, 0x5a), ...chars(0x61, 0x7a), ..."!#$%&'*+-.^_`|~"];
-/** Field-value bytes: visible ASCII, obs-text and inner spaces/tabs (never CR, LF or NUL). */
-const VALUE = [...chars(0x21, 0x7e), ...chars(0x80, 0xff), ' ', '\t'];
-const str = (alphabet: string[], minLength: number, maxLength: number): fc.Arbitrary<string> => fc.string({ unit: fc.constantFrom(...alphabet), minLength, maxLength });
-const trimOws = (s: string): string => s.replace(/^[ \t]+|[ \t]+$/g, '');
 
 interface Field {
   name: string;
@@ -162,7 +151,7 @@ function render(c: Conversation): { steps: Step[]; check(out: Http1Exchange[]): 
   };
 }
 
-test(`HTTP/1.x parser: ${FUZZ_PARAMS.numRuns} generated conversations round-trip at any split, and their mutations never throw nor outgrow the caps`, () => {
+test(`HTTP/1.x parser: ${FUZZ_RUNS} generated conversations round-trip at any split, and their mutations never throw nor outgrow the caps`, () => {
   fc.assert(
     fc.property(
       conversationArb, fc.array(cutsArb, { minLength: 1, maxLength: 4 }), fc.nat(), mutationsArb, fc.option(fc.record({ step: fc.nat(), bytes: fc.integer({ min: 1, max: 400 }) }), { nil: null }),
