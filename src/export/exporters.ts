@@ -15,6 +15,8 @@ import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord } from '@
 import { BatchSpanProcessor, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { LineWriter } from '../output/line-writer.js';
+import { gatedLogProcessor, gatedSpanProcessor, QueueGate } from './queue-gate.js';
+import type { QueueStats } from './queue-gate.js';
 import { RetryingExporter } from './retry-export.js';
 import type { RetryOptions, RetryStats } from './retry-export.js';
 import { logToJson, logToLine, spanToJson, spanToLine } from './signal-format.js';
@@ -22,10 +24,11 @@ import { logToJson, logToLine, spanToJson, spanToLine } from './signal-format.js
 export type OtlpProtocol = 'grpc' | 'http/protobuf' | 'http/json';
 export type ExporterKind = 'otlp' | 'console' | 'jsonl';
 
-/** What the OTLP exporters delivered, retried and dropped, per signal. */
+/** What the OTLP exporters delivered, retried and dropped, per signal; and what their batch queues refused when full. */
 export interface ExportCounters {
   spans: RetryStats;
   logs: RetryStats;
+  queue: { spans: QueueStats; logs: QueueStats };
 }
 
 /** Writes each span or log record as one line (console, jsonl); works as a span and a log exporter. */
@@ -83,17 +86,21 @@ export function makeProcessors(
   batch: { spans: BatchSettings; logs: BatchSettings },
   retry: RetryOptions = { maxItems: 16_384, initialBackoffMs: 500, maxBackoffMs: 5_000 },
 ): Processors {
-  const counters: ExportCounters = { spans: emptyStats(), logs: emptyStats() };
+  const counters: ExportCounters = { spans: emptyStats(), logs: emptyStats(), queue: { spans: { dropped: 0 }, logs: { dropped: 0 } } };
   const spans: SpanProcessor[] = [];
   const logs: LogRecordProcessor[] = [];
   for (const kind of kinds) {
     if (kind === 'otlp') {
       const se = new RetryingExporter<ReadableSpan>(otlpSpanExporter(protocols.traces), retry);
       counters.spans = se.stats;
-      spans.push(new BatchSpanProcessor(se, batch.spans));
+      const spanGate = new QueueGate<ReadableSpan>(batch.spans.maxQueueSize);
+      counters.queue.spans = spanGate.stats;
+      spans.push(gatedSpanProcessor(new BatchSpanProcessor(spanGate.exporter(se), batch.spans), spanGate));
       const le = new RetryingExporter<ReadableLogRecord>(otlpLogExporter(protocols.logs), retry);
       counters.logs = le.stats;
-      logs.push(new BatchLogRecordProcessor({ exporter: le, ...batch.logs }));
+      const logGate = new QueueGate<ReadableLogRecord>(batch.logs.maxQueueSize);
+      counters.queue.logs = logGate.stats;
+      logs.push(gatedLogProcessor(new BatchLogRecordProcessor({ exporter: logGate.exporter(le), ...batch.logs }), logGate));
     } else {
       const json = kind === 'jsonl';
       spans.push(new SimpleSpanProcessor(new LineExporter<ReadableSpan>(out, json ? (s) => JSON.stringify(spanToJson(s)) : spanToLine)));

@@ -34,6 +34,8 @@ export interface StageStats {
   processEvictions: number;
   spans: number;
   logs: number;
+  /** Per-process OTel providers dropped by their LRU cap (a process that comes back gets new ones). */
+  providerEvictions: number;
   handlerErrors: number;
   /** LLM API calls recognised, and what could not be decoded in them (bad JSON, truncated bodies…). */
   genaiCalls: number;
@@ -123,6 +125,7 @@ export class TelemetryStage {
       processEvictions: this.processes.evictions,
       spans: this.pipeline.stats.spans,
       logs: this.pipeline.stats.logs,
+      providerEvictions: this.pipeline.stats.providerEvictions,
       handlerErrors: this.handlerErrors,
       genaiCalls: this.genaiCalls,
       genaiProblems: this.genaiProblems,

@@ -3,6 +3,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PreflightError } from '../capture/preflight.js';
+import type { SensorStatus } from '../capture/sensor.js';
+import type { ExportCounters } from '../export/exporters.js';
+import type { StageStats } from '../export/telemetry-stage.js';
 
 export interface HealthSource {
   ready(): boolean;
@@ -62,4 +65,17 @@ export function flattenCounters(prefix: string, obj: Record<string, unknown>, ou
     else if (v && typeof v === 'object' && !Array.isArray(v)) flattenCounters(name, v as Record<string, unknown>, out);
   }
   return out;
+}
+
+/** What the self-counters are read from: the capture layer, the telemetry stage and exporters (when on), the output. */
+export interface CounterSources {
+  status: SensorStatus;
+  telemetry: StageStats | null;
+  export: ExportCounters | null;
+  outputDropped: number;
+}
+
+/** Every self-counter, flat (`kernel_*`, `user_*`, `telemetry_*`, `export_*`, …): what /metrics shows as oisp_<name> and OTLP as oisp.<name>. */
+export function selfCounters(s: CounterSources): Record<string, number> {
+  return flattenCounters('', { kernel: s.status.kernel, user: s.status.user, telemetry: s.telemetry ?? {}, export: s.export ?? {}, output_dropped: s.outputDropped, ready: s.status.ready ? 1 : 0 });
 }
