@@ -61,7 +61,7 @@ export async function startHealthServer(addr: string, source: HealthSource): Pro
 export function flattenCounters(prefix: string, obj: Record<string, unknown>, out: Record<string, number> = {}): Record<string, number> {
   for (const [k, v] of Object.entries(obj)) {
     const name = prefix ? `${prefix}_${k}` : k;
-    if (typeof v === 'number') out[name.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase()] = v;
+    if (typeof v === 'number') out[name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase()] = v;
     else if (v && typeof v === 'object' && !Array.isArray(v)) flattenCounters(name, v as Record<string, unknown>, out);
   }
   return out;
