@@ -13,11 +13,19 @@ export interface HealthSource {
   counters(): Record<string, number>;
 }
 
+/** The self-counters that are current state (they go up and down); every other one only grows. */
+const GAUGES = new Set(['ready', 'telemetry_http_connections', 'telemetry_processes', 'export_spans_queued', 'export_logs_queued']);
+
+/** True for a monotonic counter (records, drops, errors, evictions…), false for a gauge of current state. */
+export function isCounter(name: string): boolean {
+  return !GAUGES.has(name);
+}
+
 export function metricsText(counters: Record<string, number>): string {
   const lines: string[] = [];
   for (const [name, value] of Object.entries(counters)) {
     const metric = `oisp_${name.replace(/[^a-zA-Z0-9_]/g, '_')}`;
-    lines.push(`# TYPE ${metric} ${name.endsWith('_total') ? 'counter' : 'gauge'}`, `${metric} ${Number.isFinite(value) ? value : 0}`);
+    lines.push(`# TYPE ${metric} ${isCounter(name) ? 'counter' : 'gauge'}`, `${metric} ${Number.isFinite(value) ? value : 0}`);
   }
   return `${lines.join('\n')}\n`;
 }
