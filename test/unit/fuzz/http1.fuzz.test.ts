@@ -11,7 +11,8 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { Http1Connection, type Headers, type Http1Exchange } from '../../../src/protocols/http1.js';
 import { SNIFF_MAX_BYTES } from '../../../src/protocols/http1-sniff.js';
-import { chars, cutsArb, FUZZ_PARAMS, FUZZ_RUNS, latin1, mutate, mutationsArb, splitAt, str, TOKEN, trimOws, VALUE } from './fuzz-kit.js';
+import { playbackArb, playMutated, playValid, type Step } from './conversation.js';
+import { chars, cutsArb, FUZZ_PARAMS, FUZZ_RUNS, latin1, splitAt, str, TOKEN, trimOws, VALUE } from './fuzz-kit.js';
 
 const OPTS = { maxHeaderBytes: 2048, maxBodyCapture: 1024, maxPipelined: 4 };
 const BUFFER_CAP = 2 * (OPTS.maxHeaderBytes + SNIFF_MAX_BYTES + OPTS.maxBodyCapture);
@@ -107,8 +108,6 @@ function message(startLine: string, fields: Field[], body: Body, eol: string, he
   return { bytes: Buffer.concat(parts), headers: asHeaders(all) };
 }
 
-type Step = ['write' | 'read', Buffer];
-
 /** The conversation as the probes would deliver it, and the exchanges it must parse to. */
 function render(c: Conversation): { steps: Step[]; check(out: Http1Exchange[]): void } {
   const reqDir = c.role === 'client' ? 'write' : 'read';
@@ -153,42 +152,15 @@ function render(c: Conversation): { steps: Step[]; check(out: Http1Exchange[]): 
 
 test(`HTTP/1.x parser: ${FUZZ_RUNS} generated conversations round-trip at any split, and their mutations never throw nor outgrow the caps`, () => {
   fc.assert(
-    fc.property(
-      conversationArb, fc.array(cutsArb, { minLength: 1, maxLength: 4 }), fc.nat(), mutationsArb, fc.option(fc.record({ step: fc.nat(), bytes: fc.integer({ min: 1, max: 400 }) }), { nil: null }),
-      (conv, cuts, which, mutations, gap) => {
-        const { steps, check } = render(conv);
-        const out: Http1Exchange[] = [];
-        const c = new Http1Connection((x) => out.push(x), OPTS);
-        let ts = 1n;
-        steps.forEach(([dir, bytes], i) => {
-          for (const piece of splitAt(bytes, cuts[i % cuts.length]!)) c.feed(dir, piece, ts++);
-        });
-        check(out);
-        assert.equal(c.pending, 0);
-        assert.equal(c.stats.parseErrors, 0);
-
-        // The same conversation, one step mutated, maybe a capture gap.
-        const bad = steps.map(([d, b], i): Step => [d, i === which % steps.length ? mutate(b, mutations) : b]);
-        const got: Http1Exchange[] = [];
-        const m = new Http1Connection((x) => got.push(x), OPTS);
-        bad.forEach(([dir, bytes], i) => {
-          for (const piece of splitAt(bytes, cuts[i % cuts.length]!)) {
-            m.feed(dir, piece, ts++);
-            assert.ok(m.bufferedBytes <= BUFFER_CAP, `buffered ${m.bufferedBytes}`);
-            assert.ok(m.pending <= OPTS.maxPipelined);
-          }
-          if (gap !== null && gap.step % bad.length === i) m.gap(dir, gap.bytes, ts++);
-        });
-        m.expire(ts);
-        m.close(ts);
-        assert.equal(m.pending, 0);
-        assert.equal(m.stats.exchanges, got.length);
-        for (const x of got) {
-          assert.ok(x.request.body.length <= Math.min(OPTS.maxBodyCapture, x.request.bodySize));
-          if (x.response) assert.ok(x.response.body.length <= Math.min(OPTS.maxBodyCapture, x.response.bodySize));
-        }
-      },
-    ),
+    fc.property(conversationArb, playbackArb(400), (conv, playback) => {
+      const { steps, check } = render(conv);
+      const make = (onX: (x: Http1Exchange) => void): Http1Connection => new Http1Connection(onX, OPTS);
+      const { parser, out } = playValid(make, steps, playback);
+      check(out);
+      assert.equal(parser.pending, 0);
+      assert.equal(parser.stats.parseErrors, 0);
+      playMutated(make, steps, playback, { buffered: BUFFER_CAP, pending: OPTS.maxPipelined, body: OPTS.maxBodyCapture });
+    }),
     FUZZ_PARAMS,
   );
 });

@@ -14,7 +14,8 @@ import { HpackDecoder, HpackError } from '../../../src/protocols/hpack.js';
 import { Http2Connection, type Http2Exchange } from '../../../src/protocols/http2.js';
 import type { Headers } from '../../../src/protocols/http1.js';
 import { continuation, data, headers as headersFrame, HpackEncoder, ping, PREFACE, settings, windowUpdate } from '../protocols/h2-builder.js';
-import { chars, cutsArb, FUZZ_PARAMS, FUZZ_RUNS, mutate, mutationsArb, splitAt, str } from './fuzz-kit.js';
+import { playbackArb, playMutated, playValid, type Step } from './conversation.js';
+import { chars, FUZZ_PARAMS, FUZZ_RUNS, mutate, mutationsArb, splitAt, str } from './fuzz-kit.js';
 
 const LOWER_TOKEN = [...chars(0x30, 0x39), ...chars(0x61, 0x7a), ...'-_.'];
 /** HPACK carries any octet; the decoder reads strings as latin1. */
@@ -106,7 +107,6 @@ const streamArb: fc.Arbitrary<StreamSpec> = fc.record({
 });
 
 type Dir = 'write' | 'read';
-type Step = [Dir, Buffer];
 
 /** A header block as HEADERS (+ CONTINUATIONs) frames. */
 function headerFrames(sid: number, block: Buffer, cuts: number[], end: boolean, pad: number | undefined): Buffer {
@@ -187,44 +187,17 @@ const BUFFER_CAP = 2 * (Math.max(MIN_MAX_FRAME_SIZE, OPTS.maxFrameBufferBytes) +
 
 test(`HTTP/2 parser: ${FUZZ_RUNS} generated conversations round-trip at any split; mutations never throw, hit no internal error, stay within caps`, () => {
   fc.assert(
-    fc.property(
-      fc.constantFrom('client' as const, 'server' as const), fc.boolean(), fc.boolean(), fc.array(streamArb, { minLength: 1, maxLength: 2 }),
-      fc.array(cutsArb, { minLength: 1, maxLength: 4 }), fc.nat(), mutationsArb, fc.option(fc.record({ step: fc.nat(), bytes: fc.integer({ min: 1, max: 200 }) }), { nil: null }),
-      (role, pipelined, huffman, streams, cuts, which, mutations, gap) => {
-        const { steps, check } = render(role, pipelined, huffman, streams);
-        const out: Http2Exchange[] = [];
-        const c = new Http2Connection((x) => out.push(x), OPTS);
-        let ts = 1n;
-        steps.forEach(([dir, bytes], i) => {
-          for (const piece of splitAt(bytes, cuts[i % cuts.length]!)) c.feed(dir, piece, ts++);
-        });
-        check(out);
-        assert.equal(c.pending, 0);
-        assert.equal(c.stats.parseErrors, 0);
-        assert.equal(c.stats.framesRejected, 0);
-
-        const bad = steps.map(([d, b], i): Step => [d, i === which % steps.length ? mutate(b, mutations) : b]);
-        const got: Http2Exchange[] = [];
-        const m = new Http2Connection((x) => got.push(x), OPTS);
-        bad.forEach(([dir, bytes], i) => {
-          for (const piece of splitAt(bytes, cuts[i % cuts.length]!)) {
-            m.feed(dir, piece, ts++);
-            assert.ok(m.bufferedBytes <= BUFFER_CAP, `buffered ${m.bufferedBytes}`);
-            assert.ok(m.pending <= OPTS.maxOpenStreams);
-          }
-          if (gap !== null && gap.step % bad.length === i) m.gap(dir, gap.bytes, ts++);
-        });
-        m.expire(ts);
-        m.close(ts);
-        assert.equal(m.pending, 0);
-        assert.equal(m.stats.exchanges, got.length);
-        for (const x of got) {
-          assert.ok(!x.error?.includes('internal'), x.error);
-          assert.ok(x.request.body.length <= Math.min(OPTS.maxBodyCapture, x.request.bodySize));
-          if (x.response) assert.ok(x.response.body.length <= Math.min(OPTS.maxBodyCapture, x.response.bodySize));
-        }
-      },
-    ),
+    fc.property(fc.constantFrom('client' as const, 'server' as const), fc.boolean(), fc.boolean(), fc.array(streamArb, { minLength: 1, maxLength: 2 }), playbackArb(200), (role, pipelined, huffman, streams, playback) => {
+      const { steps, check } = render(role, pipelined, huffman, streams);
+      const make = (onX: (x: Http2Exchange) => void): Http2Connection => new Http2Connection(onX, OPTS);
+      const { parser, out } = playValid(make, steps, playback);
+      check(out);
+      assert.equal(parser.pending, 0);
+      assert.equal(parser.stats.parseErrors, 0);
+      assert.equal(parser.stats.framesRejected, 0);
+      const got = playMutated(make, steps, playback, { buffered: BUFFER_CAP, pending: OPTS.maxOpenStreams, body: OPTS.maxBodyCapture });
+      for (const x of got) assert.ok(!x.error?.includes('internal'), x.error);
+    }),
     FUZZ_PARAMS,
   );
 });
