@@ -83,7 +83,7 @@ export interface CounterSources {
   outputDropped: number;
 }
 
-/** Every self-counter, flat (`kernel_*`, `user_*`, `telemetry_*`, `export_*`, …): what /metrics shows as oisp_<name> and OTLP as oisp.<name>. */
+/** Every self-counter, flat (`kernel_*`, `user_*`, `discovery_*`, `telemetry_*`, `export_*`, …): what /metrics shows as oisp_<name> and OTLP as oisp.<name>. */
 export function selfCounters(s: CounterSources): Record<string, number> {
-  return flattenCounters('', { kernel: s.status.kernel, user: s.status.user, telemetry: s.telemetry ?? {}, export: s.export ?? {}, output_dropped: s.outputDropped, ready: s.status.ready ? 1 : 0 });
+  return flattenCounters('', { kernel: s.status.kernel, user: s.status.user, discovery: s.status.discovery, telemetry: s.telemetry ?? {}, export: s.export ?? {}, output_dropped: s.outputDropped, ready: s.status.ready ? 1 : 0 });
 }

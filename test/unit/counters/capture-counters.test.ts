@@ -3,14 +3,18 @@
 // kernel hands batches to the real CaptureSensor), then read back by name
 // from the /metrics text.
 import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadNativeBinding, type NativeBinding, type NativeSensor, type TracepointAttachResult } from '../../../src/capture/native.js';
 import { ABI, KERNEL_COUNTER_NAMES } from '../../../src/capture/layout.js';
 import { CaptureSensor, type SensorEvent } from '../../../src/capture/sensor.js';
+import { TlsLibraryFinder } from '../../../src/discovery/tls-libraries.js';
 import { loadConfig } from '../../../src/config.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { batch, bindRecord, connRecord, tlsRecord } from '../../helpers/records.js';
-import { metricValue } from './metrics-text.js';
+import { idleCapture, metricValue } from './metrics-text.js';
 
 /** Stands in for the loaded eBPF object: batches are handed in by the test; uprobes cannot be attached. */
 class RecordedKernel implements NativeSensor {
@@ -62,6 +66,12 @@ describe('capture-layer counters reach /metrics', () => {
     assert.equal(value('user_attach_failures'), 1);
   });
 
+  test('discovery_*: the finder\'s own counters are exported (the configured library was checked)', () => {
+    assert.equal(value('discovery_files_checked'), 1);
+    assert.equal(value('discovery_targets_found'), 1);
+    assert.equal(value('discovery_cache_evictions'), 0);
+  });
+
   test('records, batches and malformed_records: a record of an unknown kind and one cut short', () => {
     const unknown = tlsRecord({ data: Buffer.from('x') });
     unknown[0] = 200; // kind
@@ -100,4 +110,22 @@ describe('capture-layer counters reach /metrics', () => {
     assert.ok(value('user_tls_unbound') > before);
     assert.ok(events.some((e) => e.type === 'tls.data' && e.connId === 0xdeadn && e.socket?.remote == null));
   });
+});
+
+test('discovery_cache_evictions: more TLS libraries than the finder remembers', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'oisp-libs-'));
+  try {
+    const paths = ['a', 'b'].map((d) => {
+      mkdirSync(join(dir, d));
+      const p = join(dir, d, 'libssl.so.3');
+      copyFileSync('/usr/lib/x86_64-linux-gnu/libssl.so.3', p); // another inode each
+      return p;
+    });
+    const finder = new TlsLibraryFinder({ maxCached: 1 });
+    for (const p of paths) assert.ok(await finder.considerPath(p));
+    const status = idleCapture(finder.stats);
+    assert.equal(metricValue({ status, telemetry: null, export: null, outputDropped: 0 }, 'discovery_cache_evictions'), 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import type { SensorEvent, SensorStatus } from '../../../src/capture/sensor.js';
+import type { SensorEvent } from '../../../src/capture/sensor.js';
 import { loadConfig, type SensorConfig } from '../../../src/config.js';
 import { makeProcessors, type ExportCounters } from '../../../src/export/exporters.js';
 import { OtelPipeline } from '../../../src/export/otel-pipeline.js';
@@ -19,9 +19,9 @@ import { LineWriter } from '../../../src/output/line-writer.js';
 import { MonotonicClock } from '../../../src/util/clock.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { data, frame, headers, HpackEncoder, PREFACE, rst, settings } from '../protocols/h2-builder.js';
-import { metricValue } from './metrics-text.js';
+import { idleCapture, metricValue } from './metrics-text.js';
 
-const NO_CAPTURE: SensorStatus = { ready: true, attachedTargets: [], tracepoints: [], kernel: {}, user: { records: 0, batches: 0, malformedRecords: 0, tlsCalls: 0, tlsIncompleteCalls: 0, tlsEvictedCalls: 0, tlsUnbound: 0, connectionEvictions: 0, discoveryErrors: 0, attachFailures: 0 } };
+const NO_CAPTURE = idleCapture();
 const discard = (): Writable => new Writable({ write: (_c, _e, cb) => cb() });
 
 interface Rig {
