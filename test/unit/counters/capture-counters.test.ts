@@ -3,7 +3,7 @@
 // kernel hands batches to the real CaptureSensor), then read back by name
 // from the /metrics text.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -112,7 +112,7 @@ describe('capture-layer counters reach /metrics', () => {
   });
 });
 
-test('discovery_cache_evictions: more TLS libraries than the finder remembers', async () => {
+test('discovery_cache_evictions, file_errors, processes_skipped: the finder at its cap, an unreadable library, a vanished process', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'oisp-libs-'));
   try {
     const paths = ['a', 'b'].map((d) => {
@@ -123,8 +123,14 @@ test('discovery_cache_evictions: more TLS libraries than the finder remembers', 
     });
     const finder = new TlsLibraryFinder({ maxCached: 1 });
     for (const p of paths) assert.ok(await finder.considerPath(p));
-    const status = idleCapture(finder.stats);
-    assert.equal(metricValue({ status, telemetry: null, export: null, outputDropped: 0 }, 'discovery_cache_evictions'), 1);
+    const loop = join(dir, 'libssl.so.1.1');
+    symlinkSync(loop, loop); // ELOOP: neither there nor gone
+    assert.equal(await finder.considerPath(loop), null);
+    assert.deepEqual(await finder.scanProcess(2 ** 22 + 1), []); // above pid_max: never a process
+    const sources = { status: idleCapture(finder.stats), telemetry: null, export: null, outputDropped: 0 };
+    assert.equal(metricValue(sources, 'discovery_cache_evictions'), 1);
+    assert.equal(metricValue(sources, 'discovery_file_errors'), 1);
+    assert.equal(metricValue(sources, 'discovery_processes_skipped'), 1);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

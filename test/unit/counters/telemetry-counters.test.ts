@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import type { LogRecordProcessor } from '@opentelemetry/sdk-logs';
+import { BatchLogRecordProcessor, LoggerProvider, type LogRecordProcessor, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { SensorEvent } from '../../../src/capture/sensor.js';
 import { loadConfig, type SensorConfig } from '../../../src/config.js';
 import { makeProcessors, type ExportCounters } from '../../../src/export/exporters.js';
 import { OtelPipeline } from '../../../src/export/otel-pipeline.js';
-import { gatedSpanProcessor, QueueGate } from '../../../src/export/queue-gate.js';
+import { gatedLogProcessor, gatedSpanProcessor, QueueGate } from '../../../src/export/queue-gate.js';
 import { RetryingExporter } from '../../../src/export/retry-export.js';
 import { TelemetryStage } from '../../../src/export/telemetry-stage.js';
 import { LineWriter } from '../../../src/output/line-writer.js';
@@ -206,42 +206,70 @@ describe('exporter, batch-queue and output counters reach /metrics', () => {
     let up = false;
     const collector = { export: (_: number[], done: (r: ExportResult) => void) => setImmediate(() => done(up ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error: new Error('UNAVAILABLE') })), shutdown: () => Promise.resolve() };
     const e = new RetryingExporter<number>(collector, { maxItems: 2, initialBackoffMs: 10, maxBackoffMs: 10 });
-    const counters: ExportCounters = { spans: e.stats, logs: { ...e.stats }, queue: { spans: { dropped: 0 }, logs: { dropped: 0 } } };
+    // one exporter class serves both signals: its counters under both names
+    const counters: ExportCounters = { spans: e.stats, logs: e.stats, queue: { spans: { dropped: 0 }, logs: { dropped: 0 } } };
     for (const batch of [[1], [2], [3], [4]]) await new Promise((res) => e.export(batch, res));
     await new Promise((res) => setTimeout(res, 30));
-    assert.ok(exportValue(counters, 'export_spans_failed_attempts') >= 1);
-    assert.ok(exportValue(counters, 'export_spans_dropped_items') >= 1);
+    for (const signal of ['spans', 'logs']) {
+      assert.ok(exportValue(counters, `export_${signal}_failed_attempts`) >= 1);
+      assert.ok(exportValue(counters, `export_${signal}_dropped_items`) >= 1);
+    }
     up = true;
     for (let i = 0; i < 100 && e.stats.queued > 0; i++) await new Promise((res) => setTimeout(res, 10));
     assert.ok(exportValue(counters, 'export_spans_retried_items') >= 1);
+    assert.ok(exportValue(counters, 'export_logs_exported') >= 1);
     assert.equal(metricValue({ status: NO_CAPTURE, telemetry: null, export: counters, outputDropped: 0 }, 'export_spans_queued', 'gauge'), 0);
     await e.shutdown();
   });
 
-  test('queue dropped: spans ended while a slow export holds the batch queue full are counted, none lost silently', async () => {
-    const received: ReadableSpan[] = [];
+  /** An exporter that holds each batch until released: a collector that answers slowly. */
+  function slowCollector<T>(): { received: T[]; releaseAll(): void; exporter: { export(items: T[], done: (r: ExportResult) => void): void; shutdown(): Promise<void>; forceFlush(): Promise<void> } } {
+    const received: T[] = [];
     let release: (() => void) | null = null;
-    const slow = {
-      export(items: ReadableSpan[], done: (r: ExportResult) => void): void {
-        received.push(...items);
-        release = () => done({ code: ExportResultCode.SUCCESS });
+    return {
+      received,
+      releaseAll: () => release?.(),
+      exporter: {
+        export(items, done) {
+          received.push(...items);
+          release = () => done({ code: ExportResultCode.SUCCESS });
+        },
+        shutdown: () => Promise.resolve(),
+        forceFlush: () => Promise.resolve(),
       },
-      shutdown: () => Promise.resolve(),
-      forceFlush: () => Promise.resolve(),
     };
-    const gate = new QueueGate<ReadableSpan>(4);
-    const processor = gatedSpanProcessor(new BatchSpanProcessor(gate.exporter(slow), { maxQueueSize: 4, maxExportBatchSize: 2, scheduledDelayMillis: 1, exportTimeoutMillis: 200 }), gate);
-    const tracer = new BasicTracerProvider({ spanProcessors: [processor] }).getTracer('t');
-    for (let i = 0; i < 20; i++) tracer.startSpan(`s${i}`).end();
-    const counters: ExportCounters = { spans: { exported: 0, failedAttempts: 0, retriedItems: 0, droppedItems: 0, queued: 0, lastError: '' }, logs: { exported: 0, failedAttempts: 0, retriedItems: 0, droppedItems: 0, queued: 0, lastError: '' }, queue: { spans: gate.stats, logs: { dropped: 0 } } };
-    const dropped = exportValue(counters, 'export_queue_spans_dropped');
+  }
+  const BATCH = { maxQueueSize: 4, maxExportBatchSize: 2, scheduledDelayMillis: 1, exportTimeoutMillis: 200 };
+  const idleRetry = { exported: 0, failedAttempts: 0, retriedItems: 0, droppedItems: 0, queued: 0, lastError: '' };
+
+  /** Ends 20 items through a gated processor whose exporter is slow: some are refused and counted, none lost silently. */
+  async function overflow<T>(signal: 'spans' | 'logs', gate: QueueGate<T>, collector: ReturnType<typeof slowCollector<T>>, end: () => void, shutdown: () => Promise<void>): Promise<void> {
+    for (let i = 0; i < 20; i++) end();
+    const counters: ExportCounters = { spans: idleRetry, logs: idleRetry, queue: { spans: { dropped: 0 }, logs: { dropped: 0 }, [signal]: gate.stats } };
+    const dropped = exportValue(counters, `export_queue_${signal}_dropped`);
     assert.ok(dropped >= 1);
-    for (let i = 0; i < 20 && received.length + dropped < 20; i++) {
-      (release as (() => void) | null)?.();
+    for (let i = 0; i < 20 && collector.received.length + dropped < 20; i++) {
+      collector.releaseAll();
       await new Promise((res) => setTimeout(res, 5));
     }
-    assert.equal(received.length + dropped, 20);
-    await processor.shutdown();
+    assert.equal(collector.received.length + dropped, 20);
+    await shutdown();
+  }
+
+  test('queue_spans_dropped: spans ended while a slow export holds the batch queue full', async () => {
+    const collector = slowCollector<ReadableSpan>();
+    const gate = new QueueGate<ReadableSpan>(BATCH.maxQueueSize);
+    const processor = gatedSpanProcessor(new BatchSpanProcessor(gate.exporter(collector.exporter), BATCH), gate);
+    const tracer = new BasicTracerProvider({ spanProcessors: [processor] }).getTracer('t');
+    await overflow('spans', gate, collector, () => tracer.startSpan('s').end(), () => processor.shutdown());
+  });
+
+  test('queue_logs_dropped: log records emitted while a slow export holds the batch queue full', async () => {
+    const collector = slowCollector<ReadableLogRecord>();
+    const gate = new QueueGate<ReadableLogRecord>(BATCH.maxQueueSize);
+    const processor = gatedLogProcessor(new BatchLogRecordProcessor({ exporter: gate.exporter(collector.exporter), ...BATCH }), gate);
+    const logger = new LoggerProvider({ processors: [processor] }).getLogger('t');
+    await overflow('logs', gate, collector, () => logger.emit({ body: 'x' }), () => processor.shutdown());
   });
 
   test('output_dropped: a reader that does not keep up', () => {
