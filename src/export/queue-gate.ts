@@ -4,7 +4,7 @@
 // the processor — before it (onEnd/onEmit) and between it and its exporter —
 // knows how many items it holds, and refuses and counts the item that would
 // not fit, so the processor itself never drops uncounted.
-import type { Context } from '@opentelemetry/api';
+import { TraceFlags, type Context } from '@opentelemetry/api';
 import type { ExportResult } from '@opentelemetry/core';
 import type { LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -50,7 +50,8 @@ export function gatedSpanProcessor(inner: SpanProcessor, gate: QueueGate<Readabl
   return {
     onStart: (span: Span, ctx: Context) => inner.onStart(span, ctx),
     onEnd: (span: ReadableSpan) => {
-      if (gate.admit()) inner.onEnd(span);
+      // The batch processor queues sampled spans only (a recorded, unsampled one never reaches the exporter).
+      if ((span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0 || gate.admit()) inner.onEnd(span);
     },
     forceFlush: () => inner.forceFlush(),
     shutdown: () => inner.shutdown(),

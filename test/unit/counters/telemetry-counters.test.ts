@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordProcessor, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, BatchSpanProcessor, SamplingDecision, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { SensorEvent } from '../../../src/capture/sensor.js';
 import { loadConfig, type SensorConfig } from '../../../src/config.js';
 import { makeProcessors, type ExportCounters } from '../../../src/export/exporters.js';
@@ -262,6 +262,22 @@ describe('exporter, batch-queue and output counters reach /metrics', () => {
     const processor = gatedSpanProcessor(new BatchSpanProcessor(gate.exporter(collector.exporter), BATCH), gate);
     const tracer = new BasicTracerProvider({ spanProcessors: [processor] }).getTracer('t');
     await overflow('spans', gate, collector, () => tracer.startSpan('s').end(), () => processor.shutdown());
+  });
+
+  test('the span gate holds only what the batch queue holds: recorded but unsampled spans pass without taking room', async () => {
+    const collector = slowCollector<ReadableSpan>();
+    const gate = new QueueGate<ReadableSpan>(BATCH.maxQueueSize);
+    const processor = gatedSpanProcessor(new BatchSpanProcessor(gate.exporter(collector.exporter), BATCH), gate);
+    const recordOnly = { shouldSample: () => ({ decision: SamplingDecision.RECORD }), toString: () => 'record only' };
+    const unsampled = new BasicTracerProvider({ sampler: recordOnly, spanProcessors: [processor] }).getTracer('t');
+    for (let i = 0; i < 20; i++) unsampled.startSpan('s').end();
+    assert.equal(gate.stats.dropped, 0);
+    const sampled = new BasicTracerProvider({ spanProcessors: [processor] }).getTracer('t');
+    sampled.startSpan('s').end();
+    await new Promise((res) => setTimeout(res, 20));
+    assert.equal(collector.received.length, 1);
+    collector.releaseAll();
+    await processor.shutdown();
   });
 
   test('queue_logs_dropped: log records emitted while a slow export holds the batch queue full', async () => {
