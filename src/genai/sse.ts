@@ -23,7 +23,8 @@ export interface SseParserOptions {
 const LF = 0x0a;
 const CR = 0x0d;
 const DEFAULT_MAX_EVENT_BYTES = 1 << 20;
-const utf8 = new TextDecoder('utf-8');
+// Lines are decoded one by one: the decoder must not strip U+FEFF from each (only the stream's first is dropped, by takeLine).
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 export class SseParser {
   /** Events dropped because they exceeded maxEventBytes. */

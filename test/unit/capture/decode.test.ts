@@ -95,3 +95,13 @@ test('DecodeError carries the record kind', () => {
   const e = new DecodeError('x', 5);
   assert.equal(e.kind, 5);
 });
+
+test('a path or argument that starts with U+FEFF keeps it (found by the fuzzer)', () => {
+  const { records, errors } = decodeAll(batch([execRecord({ ppid: 1, filename: '\ufeff/bin/x', argv: ['\ufeffa', 'b'] }), openRecord({ path: '\ufeff/etc/x', result: 3 })]));
+  assert.deepEqual(errors, []);
+  const [exec, open] = records;
+  assert.ok(exec?.type === 'process.exec' && open?.type === 'file.open');
+  assert.equal(exec.filename, '\ufeff/bin/x');
+  assert.deepEqual(exec.argv, ['\ufeffa', 'b']);
+  assert.equal(open.path, '\ufeff/etc/x');
+});
