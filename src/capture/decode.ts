@@ -34,7 +34,8 @@ export class DecodeError extends Error {
 }
 
 const latin1 = new TextDecoder('latin1');
-const utf8 = new TextDecoder('utf-8');
+// ignoreBOM keeps a leading U+FEFF: it is part of a path or argument, not a byte-order mark.
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** A NUL-terminated string of at most `max` bytes. */
 function cString(bytes: Uint8Array, at: number, max: number, decoder = utf8): string {

@@ -2,7 +2,7 @@
 // tracepoints → ring pollers → TLS library discovery and uprobes. Emits typed
 // CaptureEvents, with TLS data reassembled and correlated to its socket.
 import { TlsLibraryFinder } from '../discovery/tls-libraries.js';
-import type { TlsTarget } from '../discovery/tls-libraries.js';
+import type { TlsLibraryFinderStats, TlsTarget } from '../discovery/tls-libraries.js';
 import { ConnectionTable } from '../model/connections.js';
 import type { Logger } from '../util/log.js';
 import type { SensorConfig } from '../config.js';
@@ -74,6 +74,8 @@ export interface SensorStatus {
   tracepoints: { program: string; ok: boolean; error?: string }[];
   kernel: Record<string, number>;
   user: UserCounters;
+  /** TLS library discovery: files checked, its verdict cache (hits, evictions), unreadable files and processes. */
+  discovery: TlsLibraryFinderStats;
 }
 
 const ESSENTIAL_TRACEPOINT = /^handle_(enter_(read|write)|exec|exit)$/;
@@ -206,6 +208,7 @@ export class CaptureSensor {
         sockets: this.connections.size,
         tlsTargets: this.probes?.targets.length ?? 0,
       },
+      discovery: { ...this.finder.stats },
     };
   }
 

@@ -9,7 +9,7 @@ import type { SensorConfig } from '../config.js';
 import { eventToJson } from '../output/event-json.js';
 import { makeProcessors } from '../export/exporters.js';
 import type { ExportCounters, ExporterKind } from '../export/exporters.js';
-import { flattenCounters, startHealthServer } from '../health/server.js';
+import { selfCounters, startHealthServer } from '../health/server.js';
 import { startSelfMetrics } from '../export/self-metrics.js';
 import { GenAiMetrics } from '../export/genai-metrics.js';
 import os from 'node:os';
@@ -38,8 +38,7 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
   let exportCounters: ExportCounters | null = null;
   let onEvent: (e: SensorEvent) => void;
   const readCounters = (): Record<string, number> => {
-    const s = sensor.status();
-    return flattenCounters('', { kernel: s.kernel, user: s.user, telemetry: stage?.stats ?? {}, export: exportCounters ?? {}, output_dropped: out.dropped, ready: s.ready ? 1 : 0 });
+    return selfCounters({ status: sensor.status(), telemetry: stage?.stats ?? null, export: exportCounters, outputDropped: out.dropped });
   };
   const selfMetrics = config.exporter.includes('otlp')
     ? startSelfMetrics({

@@ -8,10 +8,9 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import type { PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import type { OtlpProtocol } from './exporters.js';
+import { isCounter } from '../health/server.js';
 import { SCOPE_NAME, SCOPE_VERSION } from './otel-pipeline.js';
 
-/** Counters only grow; the rest (table sizes, queue lengths, readiness) are gauges. */
-const MONOTONIC = /(records|batches|calls|exchanges|exported|dropped|full|errors|failed|failures|evictions|malformed|timed_out|unbound|bytes|spans|logs|retried|attempts|protocols|evicted|_items|on_arrival)$/;
 
 function metricExporter(protocol: OtlpProtocol): PushMetricExporter {
   if (protocol === 'grpc') return new GrpcMetricExporter() as unknown as PushMetricExporter;
@@ -21,8 +20,8 @@ function metricExporter(protocol: OtlpProtocol): PushMetricExporter {
 
 /**
  * The sensor's MeterProvider. observeCounters() registers one observable per
- * counter name (`oisp.<name>`), read at each collection; names ending in a
- * drop or error are monotonic counters, the rest gauges of the current state.
+ * counter name (`oisp.<name>`), read at each collection; counters (isCounter)
+ * are monotonic, the few gauges are current state (table sizes, queue lengths).
  */
 export function startSelfMetrics(opts: {
   protocol: OtlpProtocol;
@@ -35,7 +34,7 @@ export function startSelfMetrics(opts: {
   const observeCounters = (read: () => Record<string, number>): void => {
     const names = Object.keys(read());
     const instruments = names.map((name) =>
-      MONOTONIC.test(name)
+      isCounter(name)
         ? meter.createObservableCounter(`oisp.${name}`, { description: `oisp-sensor counter ${name}` })
         : meter.createObservableGauge(`oisp.${name}`, { description: `oisp-sensor state ${name}` }),
     );

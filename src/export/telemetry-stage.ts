@@ -37,6 +37,8 @@ export interface StageStats {
   /** Not made: the request's traceparent said "not sampled" (the SDK's default ParentBased sampler). */
   unsampledSpans: number;
   logs: number;
+  /** Per-process OTel providers dropped by their LRU cap (a process that comes back gets new ones). */
+  providerEvictions: number;
   handlerErrors: number;
   /** LLM API calls recognised, and what could not be decoded in them (bad JSON, truncated bodies…). */
   genaiCalls: number;
@@ -130,6 +132,7 @@ export class TelemetryStage {
       spans: this.pipeline.stats.spans,
       unsampledSpans: this.pipeline.stats.unsampledSpans,
       logs: this.pipeline.stats.logs,
+      providerEvictions: this.pipeline.stats.providerEvictions,
       handlerErrors: this.handlerErrors,
       genaiCalls: this.genaiCalls,
       genaiProblems: this.genaiProblems,

@@ -157,7 +157,8 @@ class Reader {
   }
 
   private scalar(): unknown {
-    const m = /^(?:-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/.exec(this.s.slice(this.i, this.i + 64));
+    // JSON's own number grammar: no leading zeros (JSON.parse below must not throw).
+    const m = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/.exec(this.s.slice(this.i, this.i + 64));
     if (!m) this.fail();
     const end = this.i + m[0].length;
     // A scalar touching the end of input may have been cut.
@@ -166,6 +167,8 @@ class Reader {
       throw new Stop(true);
     }
     this.i = end;
+    // "007" or "12x": the scalar runs on into something else, its value is not certain.
+    if (/[\w.+-]/.test(this.s[end] ?? '')) this.fail();
     return JSON.parse(m[0]) as unknown;
   }
 }

@@ -23,7 +23,8 @@ export interface SseParserOptions {
 const LF = 0x0a;
 const CR = 0x0d;
 const DEFAULT_MAX_EVENT_BYTES = 1 << 20;
-const utf8 = new TextDecoder('utf-8');
+// Lines are decoded one by one: the decoder must not strip U+FEFF from each (only the stream's first is dropped, by takeLine).
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 export class SseParser {
   /** Events dropped because they exceeded maxEventBytes. */
@@ -52,6 +53,13 @@ export class SseParser {
   constructor(onEvent: (e: SseEvent) => void, options: SseParserOptions = {}) {
     this.onEvent = onEvent;
     this.maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+  }
+
+  /** What is held for the event under construction: bytes of the current line, characters of its data and event type (at most maxEventBytes). */
+  get bufferedBytes(): number {
+    let n = this.lineBytes + this.eventType.length;
+    for (const d of this.data) n += d.length;
+    return n;
   }
 
   /** Feed the next bytes of the stream; `tsNs` stamps the events this chunk completes. */

@@ -3,6 +3,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PreflightError } from '../capture/preflight.js';
+import type { SensorStatus } from '../capture/sensor.js';
+import type { ExportCounters } from '../export/exporters.js';
+import type { StageStats } from '../export/telemetry-stage.js';
 
 export interface HealthSource {
   ready(): boolean;
@@ -10,11 +13,22 @@ export interface HealthSource {
   counters(): Record<string, number>;
 }
 
+/** The self-counters that are current state (they go up and down); every other one only grows. */
+const GAUGES = new Set([
+  'ready', 'telemetry_http_connections', 'telemetry_processes', 'export_spans_queued', 'export_logs_queued',
+  'user_sockets', 'user_tls_targets', 'user_latency_us_p50', 'user_latency_us_p99', 'user_latency_us_max',
+]);
+
+/** True for a monotonic counter (records, drops, errors, evictions…), false for a gauge of current state. */
+export function isCounter(name: string): boolean {
+  return !GAUGES.has(name);
+}
+
 export function metricsText(counters: Record<string, number>): string {
   const lines: string[] = [];
   for (const [name, value] of Object.entries(counters)) {
     const metric = `oisp_${name.replace(/[^a-zA-Z0-9_]/g, '_')}`;
-    lines.push(`# TYPE ${metric} ${name.endsWith('_total') ? 'counter' : 'gauge'}`, `${metric} ${Number.isFinite(value) ? value : 0}`);
+    lines.push(`# TYPE ${metric} ${isCounter(name) ? 'counter' : 'gauge'}`, `${metric} ${Number.isFinite(value) ? value : 0}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -58,8 +72,21 @@ export async function startHealthServer(addr: string, source: HealthSource): Pro
 export function flattenCounters(prefix: string, obj: Record<string, unknown>, out: Record<string, number> = {}): Record<string, number> {
   for (const [k, v] of Object.entries(obj)) {
     const name = prefix ? `${prefix}_${k}` : k;
-    if (typeof v === 'number') out[name.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase()] = v;
+    if (typeof v === 'number') out[name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase()] = v;
     else if (v && typeof v === 'object' && !Array.isArray(v)) flattenCounters(name, v as Record<string, unknown>, out);
   }
   return out;
+}
+
+/** What the self-counters are read from: the capture layer, the telemetry stage and exporters (when on), the output. */
+export interface CounterSources {
+  status: SensorStatus;
+  telemetry: StageStats | null;
+  export: ExportCounters | null;
+  outputDropped: number;
+}
+
+/** Every self-counter, flat (`kernel_*`, `user_*`, `discovery_*`, `telemetry_*`, `export_*`, …): what /metrics shows as oisp_<name> and OTLP as oisp.<name>. */
+export function selfCounters(s: CounterSources): Record<string, number> {
+  return flattenCounters('', { kernel: s.status.kernel, user: s.status.user, discovery: s.status.discovery, telemetry: s.telemetry ?? {}, export: s.export ?? {}, output_dropped: s.outputDropped, ready: s.status.ready ? 1 : 0 });
 }

@@ -143,7 +143,7 @@ export interface Http2Options {
   maxBodyCapture?: number;
   /** Per stream, from its request head: body bytes to keep each way (overrides maxBodyCapture). */
   bodyCaptureFor?: BodyCaptureFor;
-  /** Largest non-DATA frame payload buffered; larger ones are skipped and counted. Default 64 KiB. */
+  /** Largest non-DATA frame payload buffered; larger ones are skipped and counted. Default 64 KiB; never below 16 KiB (RFC 9113's smallest SETTINGS_MAX_FRAME_SIZE). */
   maxFrameBufferBytes?: number;
 }
 

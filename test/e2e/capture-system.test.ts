@@ -115,6 +115,9 @@ describe('pid filter, truncation, and `-- command`', () => {
     await sensor.waitFor('traced exit', (e) => e.type === 'process.exit' && e.pid === traced.pid);
     assert.ok(sensor.events.length > 0);
     assert.deepEqual(sensor.events.filter((e) => e.pid !== traced.pid), [], 'events from an untraced process');
+    // and the kernel counted the cut call (OISP_CNT_TLS_TRUNCATED), which the final counters show
+    await sensor.stop();
+    assert.match(sensor.stderr(), /final counters .*"tls_truncated_calls":[1-9]/);
   });
 
   test('`oisp-sensor run -- cmd` traces cmd and exits with its exit code', T, async () => {

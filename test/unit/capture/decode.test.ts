@@ -111,3 +111,13 @@ test('Go crypto/tls records: function names and the go-conn binding', () => {
     'go-conn',
   ]);
 });
+
+test('a path or argument that starts with U+FEFF keeps it (found by the fuzzer)', () => {
+  const { records, errors } = decodeAll(batch([execRecord({ ppid: 1, filename: '\ufeff/bin/x', argv: ['\ufeffa', 'b'] }), openRecord({ path: '\ufeff/etc/x', result: 3 })]));
+  assert.deepEqual(errors, []);
+  const [exec, open] = records;
+  assert.ok(exec?.type === 'process.exec' && open?.type === 'file.open');
+  assert.equal(exec.filename, '\ufeff/bin/x');
+  assert.deepEqual(exec.argv, ['\ufeffa', 'b']);
+  assert.equal(open.path, '\ufeff/etc/x');
+});

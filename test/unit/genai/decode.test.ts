@@ -583,3 +583,9 @@ test('python-urllib request to an OpenAI-compatible server on another host', () 
   assert.equal(genaiAttributes({ ...i, path: '/api/generate' }), null);
   assert.equal(genaiAttributes(i, { unknownHostName: 'ollama' })?.attributes['gen_ai.provider.name'], 'ollama');
 });
+
+test('a corrupt number in a cut request body does not throw (the span would be lost; found by the fuzzer)', () => {
+  const r = mustDecode(input({ req: '{"model":"gpt-4o-mini","max_tokens":0100,"messages":[' }));
+  assert.equal(r.attributes['gen_ai.request.model'], 'gpt-4o-mini');
+  assert.equal(r.attributes['gen_ai.request.max_tokens'], undefined);
+});

@@ -20,3 +20,10 @@ test('invalid JSON is flagged', () => {
   assert.equal(r.invalid, true);
   assert.deepEqual(r.value, { id: 'x' });
 });
+
+test('a number with leading zeros is invalid, not a thrown SyntaxError (found by the fuzzer)', () => {
+  assert.deepEqual(parsePartialJson('{"":[00031e+41,null]}'), { value: { '': [] }, truncated: false, invalid: true });
+  assert.deepEqual(parsePartialJson('[1, -012, 1]'), { value: [1], truncated: false, invalid: true });
+  assert.deepEqual(parsePartialJson('{"usage":{"prompt_tokens":007'), { value: { usage: {} }, truncated: false, invalid: true });
+  assert.deepEqual(parsePartialJson('{"n":12x}'), { value: {}, truncated: false, invalid: true });
+});

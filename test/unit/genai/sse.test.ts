@@ -97,3 +97,9 @@ test('SSE: parseSse on a whole body', () => {
   assert.equal(r.incomplete, false);
   assert.equal(r.overflows, 0);
 });
+
+test('SSE: only the stream\'s first U+FEFF is dropped; one that starts a later line is part of it (spec; found by the fuzzer)', () => {
+  const { events } = parseSse(Buffer.from('\ufeffdata: a\n\n\ufeffdata: b\n\ndata: \ufeffc\n\n'), 1n);
+  // "\ufeffdata" is an unknown field name: the second event has no data and is not dispatched
+  assert.deepEqual(events.map((e) => e.data), ['a', '\ufeffc']);
+});
