@@ -5,9 +5,10 @@
 //
 // Sections may be compressed (SHF_COMPRESSED with an Elf64_Chdr, or the legacy
 // `.zdebug_*` with a "ZLIB" header); only zlib is supported. Work is bounded: a
-// section over MAX_SECTION_BYTES is refused, and only the compilation units whose
-// bytes contain a wanted name are walked (Go writes names inline, DW_FORM_string;
-// when names live in .debug_str no unit can be singled out and all are walked).
+// section over MAX_SECTION_BYTES is refused, and a compilation unit whose structs
+// name themselves inline (DW_FORM_string, as Go writes them) is walked only when a
+// wanted name occurs in its bytes; units naming structs through .debug_str and the
+// like are always walked.
 // Every read is bounds-checked: bad or truncated DWARF throws a DwarfError.
 import { inflateSync } from 'node:zlib';
 import type { ElfImage, ElfSection } from './elf-image.js';
@@ -22,6 +23,8 @@ export const MAX_SECTION_BYTES = 256 * 1024 * 1024;
 const SHF_COMPRESSED = 0x800;
 const ELFCOMPRESS_ZLIB = 1;
 const CHDR_SIZE = 24;
+/** A 64-bit value takes at most 10 LEB128 bytes. */
+const MAX_LEB128_BYTES = 10;
 
 export interface DwarfSections {
   info: Buffer;
@@ -140,30 +143,29 @@ class Cursor {
   offset(size: number): number {
     return size === 8 ? this.u64() : this.u32();
   }
+  /** Unsigned LEB128 of up to 64 bits (10 bytes); beyond 2^53 the value is approximate, fine for what is skipped. */
   uleb(): number {
     let result = 0;
     let mul = 1;
-    for (;;) {
+    for (let n = 1; ; n++) {
       const b = this.u8();
       result += (b & 0x7f) * mul;
-      if ((b & 0x80) === 0) break;
+      if ((b & 0x80) === 0) return result;
+      if (n === MAX_LEB128_BYTES) throw new DwarfError(`${this.what}: LEB128 longer than ${MAX_LEB128_BYTES} bytes at byte ${this.pos}`);
       mul *= 128;
-      if (mul > 2 ** 56) throw new DwarfError(`${this.what}: LEB128 too long at byte ${this.pos}`);
     }
-    return result;
   }
+  /** Signed LEB128, as uleb(). */
   sleb(): number {
     let result = 0;
     let mul = 1;
-    let b: number;
-    do {
-      b = this.u8();
+    for (let n = 1; ; n++) {
+      const b = this.u8();
       result += (b & 0x7f) * mul;
       mul *= 128;
-      if (mul > 2 ** 63) throw new DwarfError(`${this.what}: LEB128 too long at byte ${this.pos}`);
-    } while ((b & 0x80) !== 0);
-    if ((b & 0x40) !== 0) result -= mul;
-    return result;
+      if ((b & 0x80) === 0) return (b & 0x40) !== 0 ? result - mul : result;
+      if (n === MAX_LEB128_BYTES) throw new DwarfError(`${this.what}: LEB128 longer than ${MAX_LEB128_BYTES} bytes at byte ${this.pos}`);
+    }
   }
   /** A NUL-terminated string; decoded only when `keep`. */
   cstring(keep: boolean): string | undefined {
@@ -265,10 +267,10 @@ function walk(d: DwarfSections, wanted: ReadonlyMap<string, readonly string[]>):
       abbrevOffset = c.offset(offsetSize);
       addressSize = c.u8();
     }
-    const walkIt = hits === null || hits.some((h) => h >= c.pos && h < unitEnd);
-    if (walkIt) {
-      let abbrevs = abbrevCache.get(abbrevOffset);
-      if (!abbrevs) abbrevCache.set(abbrevOffset, (abbrevs = parseAbbrevs(d.abbrev, abbrevOffset)));
+    let abbrevs = abbrevCache.get(abbrevOffset);
+    if (!abbrevs) abbrevCache.set(abbrevOffset, (abbrevs = parseAbbrevs(d.abbrev, abbrevOffset)));
+    // A unit whose structs name themselves inline, without a wanted name in its bytes, has none of them.
+    if (!namesInline(abbrevs) || hits.some((h) => h >= c.pos && h < unitEnd)) {
       walkUnit(c, d, { version, offsetSize, addressSize, abbrevs, strOffsetsBase: 8 }, wanted, found);
     }
     c.pos = unitEnd;
@@ -277,17 +279,28 @@ function walk(d: DwarfSections, wanted: ReadonlyMap<string, readonly string[]>):
   return found;
 }
 
-/**
- * Where the names occur in .debug_info as inline NUL-terminated strings; null
- * when none does (the names may then be in .debug_str: every unit is walked).
- */
-function nameHits(info: Buffer, names: string[]): number[] | null {
+/** Where the names occur in .debug_info as inline NUL-terminated strings (Go writes them so). */
+function nameHits(info: Buffer, names: string[]): number[] {
   const hits: number[] = [];
   for (const name of names) {
     const needle = Buffer.from(`${name}\0`, 'utf8');
     for (let at = info.indexOf(needle); at >= 0; at = info.indexOf(needle, at + 1)) hits.push(at);
   }
-  return hits.length > 0 ? hits : null;
+  return hits;
+}
+
+const inlineCache = new WeakMap<Map<number, Abbrev>, boolean>();
+
+/** Whether every structure type of these abbreviations has its name inline (DW_FORM_string) or none. */
+function namesInline(abbrevs: Map<number, Abbrev>): boolean {
+  let inline = inlineCache.get(abbrevs);
+  if (inline === undefined) {
+    inline = [...abbrevs.values()].every(
+      (a) => a.tag !== TAG_STRUCTURE_TYPE || a.attrs.every((at) => at.name !== AT_NAME || at.form === F.string),
+    );
+    inlineCache.set(abbrevs, inline);
+  }
+  return inline;
 }
 
 function walkUnit(c: Cursor, d: DwarfSections, unit: Unit, wanted: ReadonlyMap<string, readonly string[]>, found: MemberOffsets): void {
