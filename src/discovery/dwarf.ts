@@ -19,7 +19,7 @@ export class DwarfError extends Error {
 }
 
 /** Compressed or not, a debug section larger than this is refused. */
-export const MAX_SECTION_BYTES = 256 * 1024 * 1024;
+export const MAX_SECTION_BYTES = 128 * 1024 * 1024;
 const SHF_COMPRESSED = 0x800;
 const ELFCOMPRESS_ZLIB = 1;
 const CHDR_SIZE = 24;
