@@ -145,25 +145,19 @@ class Cursor {
   }
   /** Unsigned LEB128 of up to 64 bits (10 bytes); beyond 2^53 the value is approximate, fine for what is skipped. */
   uleb(): number {
-    let result = 0;
-    let mul = 1;
-    for (let n = 1; ; n++) {
-      const b = this.u8();
-      result += (b & 0x7f) * mul;
-      if ((b & 0x80) === 0) return result;
-      if (n === MAX_LEB128_BYTES) throw new DwarfError(`${this.what}: LEB128 longer than ${MAX_LEB128_BYTES} bytes at byte ${this.pos}`);
-      mul *= 128;
-    }
+    return this.leb(false);
   }
-  /** Signed LEB128, as uleb(). */
   sleb(): number {
+    return this.leb(true);
+  }
+  private leb(signed: boolean): number {
     let result = 0;
     let mul = 1;
     for (let n = 1; ; n++) {
       const b = this.u8();
       result += (b & 0x7f) * mul;
       mul *= 128;
-      if ((b & 0x80) === 0) return (b & 0x40) !== 0 ? result - mul : result;
+      if ((b & 0x80) === 0) return signed && (b & 0x40) !== 0 ? result - mul : result;
       if (n === MAX_LEB128_BYTES) throw new DwarfError(`${this.what}: LEB128 longer than ${MAX_LEB128_BYTES} bytes at byte ${this.pos}`);
     }
   }
