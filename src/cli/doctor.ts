@@ -101,7 +101,8 @@ export async function runChecks(config: SensorConfig): Promise<Check[]> {
   return checks;
 }
 
-function describeSymbols(t: TlsTarget): string {
+/** What doctor says of a target: its symbols; for Go, the version, return sites and where the fd comes from. */
+export function describeSymbols(t: TlsTarget): string {
   if (!t.go) return t.symbols.join(', ');
   const sites = t.go.write.returnFileOffsets.length + t.go.read.returnFileOffsets.length;
   const why = t.go.dwarfNote ? `; ${t.go.dwarfNote}` : '';
