@@ -265,7 +265,7 @@ export class CaptureSensor {
         const hint = /Permission denied|Operation not permitted/.test(r.error) ? ' (creating uprobes needs CAP_SYS_ADMIN)' : '';
         this.log.warn(`cannot attach TLS probes to ${t.displayPath}${hint}`, { error: r.error });
       } else {
-        const go = t.go ? { go: t.go.version, goReturnSites: t.go.write.returnFileOffsets.length + t.go.read.returnFileOffsets.length, goFdFrom: t.go.layout ? 'tls.Conn' : 'syscalls' } : {};
+        const go = t.go ? { go: t.go.version, goReturnSites: t.go.write.returnFileOffsets.length + t.go.read.returnFileOffsets.length, goFdFrom: t.go.fdFrom, ...(t.go.dwarfNote ? { goDwarf: t.go.dwarfNote } : {}) } : {};
         this.log.info(`attached TLS probes to ${t.displayPath}`, { symbols: r.symbols, via: t.foundVia, path: t.path, ...go });
       }
     }

@@ -101,10 +101,17 @@ export async function runChecks(config: SensorConfig): Promise<Check[]> {
   return checks;
 }
 
-function describeSymbols(t: TlsTarget): string {
+/** What doctor says of a target: its symbols; for Go, the version, return sites and where the fd comes from. */
+export function describeSymbols(t: TlsTarget): string {
   if (!t.go) return t.symbols.join(', ');
   const sites = t.go.write.returnFileOffsets.length + t.go.read.returnFileOffsets.length;
-  const fd = t.go.layout ? 'fd from the *tls.Conn' : `fd from syscalls: no *tls.Conn layout for ${t.go.version}`;
+  const why = t.go.dwarfNote ? `; ${t.go.dwarfNote}` : '';
+  const fd =
+    t.go.fdFrom === 'dwarf'
+      ? 'fd from the *tls.Conn (offsets: dwarf)'
+      : t.go.fdFrom === 'table'
+        ? `fd from the *tls.Conn (offsets: table${why})`
+        : `fd from syscalls: no *tls.Conn layout for ${t.go.version}${why}`;
   return `${t.go.version}: ${t.symbols.join(', ')}, ${sites} return sites; ${fd}`;
 }
 

@@ -1,8 +1,10 @@
 // Go executables and their crypto/tls: is a file a Go binary, which Go built it,
 // where are crypto/tls.(*Conn).Write/Read and each of their RET instructions (Go
 // returns are probed with plain uprobes, never uretprobes), and where does a
-// *tls.Conn keep its socket fd for that Go version.
+// *tls.Conn keep its socket fd: from the binary's own DWARF when it has it, else
+// from a table by Go version.
 import type { GoConnLayout } from '../capture/native.js';
+import { DwarfError, loadDwarf, structMemberOffsets } from './dwarf.js';
 import { ElfImage, ET_DYN } from './elf-image.js';
 import type { ElfSymbol } from './elf-image.js';
 import { returnOffsets, X86DecodeError } from './x86-length.js';
@@ -17,15 +19,21 @@ const BUILDINFO_MAGIC = Buffer.from('\xff Go buildinf:', 'latin1');
 const MIN_REGISTER_ABI_MINOR = 17;
 
 /**
- * *tls.Conn → fd by Go minor version: tls.Conn.conn (net.Conn: itab, data) is the
+ * Fallback when the binary has no usable DWARF: *tls.Conn → fd by Go minor version: tls.Conn.conn (net.Conn: itab, data) is the
  * first field, *net.TCPConn points at net.conn{fd *netFD}, netFD.pfd (poll.FD) is
  * netFD's first field and poll.FD.Sysfd follows the 16-byte fdMutex. Verified on
  * Go 1.19 (Debian bookworm) by test/e2e/go-tls.test.ts; the same fields sit at the
- * same places in the sources of 1.17 to 1.23. Other versions bind through syscalls.
+ * same places in the sources of 1.17 to 1.23. Other versions without DWARF bind
+ * through syscalls.
  */
-const CONN_LAYOUTS: Readonly<Record<number, Omit<GoConnLayout, 'tcpConnItab'>>> = Object.fromEntries(
+const CONN_LAYOUTS: Readonly<Record<number, ConnOffsets>> = Object.fromEntries(
   [17, 18, 19, 20, 21, 22, 23].map((minor) => [minor, { connDataOff: 8, netconnFdOff: 0, netfdSysfdOff: 16 }]),
 );
+
+/** The table's offsets for a Go minor version; undefined outside it. */
+export function tableConnOffsets(minor: number): ConnOffsets | undefined {
+  return CONN_LAYOUTS[minor];
+}
 
 export interface GoTlsFunction {
   name: string;
@@ -41,7 +49,24 @@ export interface GoTlsPlan {
   read: GoTlsFunction;
   /** Null: this Go version's layout is unknown; fds come from syscalls during the call. */
   layout: GoConnLayout | null;
+  /** Where the fd comes from: the *tls.Conn with offsets from DWARF or the table, or syscalls. */
+  fdFrom: GoFdSource;
+  /** Why the binary's DWARF gave no offsets (absent, incomplete, unreadable); undefined when it did. */
+  dwarfNote?: string;
 }
+
+export type GoFdSource = 'dwarf' | 'table' | 'syscalls';
+
+export type ConnOffsets = Omit<GoConnLayout, 'tcpConnItab'>;
+
+/** The structs and members on the way from a *tls.Conn to its fd, as Go's DWARF names them. */
+const CONN_PATH: ReadonlyMap<string, readonly string[]> = new Map([
+  ['crypto/tls.Conn', ['conn']],
+  ['net.conn', ['fd']],
+  ['net.netFD', ['pfd']],
+  ['internal/poll.FD', ['Sysfd']],
+]);
+const POINTER_SIZE = 8;
 
 export type GoInspection =
   | { kind: 'not-go' }
@@ -78,16 +103,48 @@ export async function inspectGoBinary(path: string): Promise<GoInspection> {
       return { kind: 'unusable', version, reason: `cannot be probed: ${err.message}` };
     }
     const itab = TCP_CONN_ITABS.map((n) => symbols.get(n)).find((s) => s !== undefined);
-    const known = minor === null ? undefined : CONN_LAYOUTS[minor];
+    const dwarf = await dwarfConnOffsets(elf);
+    const table = minor === null ? undefined : tableConnOffsets(minor);
+    const offsets = 'offsets' in dwarf ? dwarf.offsets : table;
+    const fdFrom: GoFdSource = 'offsets' in dwarf ? 'dwarf' : table ? 'table' : 'syscalls';
     // A PIE's itab address moves at load time: the check is skipped rather than wrong.
-    const layout = known ? { ...known, tcpConnItab: itab && elf.type !== ET_DYN ? BigInt(itab.value) : 0n } : null;
-    return { kind: 'go', plan: { version, write: fns[0], read: fns[1], layout } };
+    const layout = offsets ? { ...offsets, tcpConnItab: itab && elf.type !== ET_DYN ? BigInt(itab.value) : 0n } : null;
+    const plan: GoTlsPlan = { version, write: fns[0], read: fns[1], layout, fdFrom };
+    if ('note' in dwarf) plan.dwarfNote = dwarf.note;
+    return { kind: 'go', plan };
   } finally {
     await elf.close();
   }
 }
 
 class GoLayoutError extends Error {}
+
+/**
+ * The *tls.Conn → fd offsets from the executable's DWARF, or a note saying why
+ * there are none: no DWARF (-ldflags=-w, stripped), a struct or member missing,
+ * or unreadable DWARF (the caller then falls back to the table).
+ */
+export async function dwarfConnOffsets(elf: ElfImage): Promise<{ offsets: ConnOffsets } | { note: string }> {
+  let found;
+  try {
+    const sections = await loadDwarf(elf);
+    if (!sections) return { note: 'no DWARF' };
+    found = structMemberOffsets(sections, CONN_PATH);
+  } catch (err) {
+    if (!(err instanceof DwarfError)) throw err;
+    return { note: `unreadable DWARF: ${err.message}` };
+  }
+  const at = (struct: string, member: string): number | undefined => found.get(struct)?.get(member);
+  const missing = [...CONN_PATH].flatMap(([struct, members]) => members.filter((m) => at(struct, m) === undefined).map((m) => `${struct}.${m}`));
+  if (missing.length > 0) return { note: `DWARF lacks ${missing.join(', ')}` };
+  return {
+    offsets: {
+      connDataOff: at('crypto/tls.Conn', 'conn')! + POINTER_SIZE, // the interface's data word follows its itab
+      netconnFdOff: at('net.conn', 'fd')!,
+      netfdSysfdOff: at('net.netFD', 'pfd')! + at('internal/poll.FD', 'Sysfd')!,
+    },
+  };
+}
 
 async function locate(elf: ElfImage, name: string, sym: ElfSymbol): Promise<GoTlsFunction> {
   const fileOffset = elf.fileOffsetOf(sym.value);

@@ -30,6 +30,8 @@ interface GoPrograms {
   server: string;
   /** The client built as a position-independent executable. */
   pie: string;
+  /** The client built without DWARF (-ldflags=-w): fd offsets from the version table. */
+  noDwarf: string;
   comms: string[];
 }
 
@@ -45,13 +47,14 @@ function programs(): Promise<GoPrograms> {
 async function buildPrograms(): Promise<GoPrograms> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'oisp-go-'));
   const tag = Math.random().toString(36).slice(2, 6);
-  const [cli, srv, pie] = [`og${tag}-cli`, `og${tag}-srv`, `og${tag}-pie`];
+  const [cli, srv, pie, noDwarf] = [`og${tag}-cli`, `og${tag}-srv`, `og${tag}-pie`, `og${tag}-nodw`];
   return {
     dir,
     client: await buildGo(dir, cli, GO_CLIENT),
     server: await buildGo(dir, srv, GO_SERVER),
     pie: await buildGo(dir, pie, GO_CLIENT, { buildmode: 'pie' }),
-    comms: [cli, srv, pie],
+    noDwarf: await buildGo(dir, noDwarf, GO_CLIENT, { ldflags: '-w' }),
+    comms: [cli, srv, pie, noDwarf],
   };
 }
 
@@ -62,6 +65,11 @@ async function attached(sensor: SensorProcess, binary: string, timeoutMs = 30_00
     if (Date.now() > deadline) throw new Error(`the sensor did not attach to ${binary} within ${timeoutMs} ms:\n${sensor.stderr().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** The sensor's "attached TLS probes to BINARY" log line. */
+function attachLine(sensor: SensorProcess, binary: string): string {
+  return sensor.stderr().split('\n').find((l) => l.includes(`attached TLS probes to ${binary}`)) ?? '';
 }
 
 /** Runs the Go client, letting it start its request only once the sensor attached to it. */
@@ -130,8 +138,21 @@ describe('Go crypto/tls: captured plaintext and binding', SKIP, () => {
     assert.equal(rd.func, 'crypto/tls.(*Conn).Read');
     assert.deepEqual(rd.remote, { family: 4, address: '127.0.0.1', port: nginx.port });
     const bind = await sensor.waitFor('Go bind', (e) => e.type === 'tls.bind' && e.pid === r.pid);
-    assert.equal(bind.how, 'go-conn', 'the fd should come from the *tls.Conn (Go layout table), not from syscalls');
+    assert.equal(bind.how, 'go-conn', 'the fd should come from the *tls.Conn (offsets from DWARF), not from syscalls');
     assert.equal(bind.conn_id, w.conn_id);
+    assert.match(attachLine(sensor, progs.client), /"goFdFrom":"dwarf"/);
+  });
+
+  test('a build without DWARF (-ldflags=-w): offsets from the version table, fd still from the *tls.Conn', T, async (t) => {
+    const r = await runClient(sensor, progs, `${nginx.url}/?via=go-nodwarf`, 'h1', progs.noDwarf);
+    assert.equal(r.stdout, 'HTTP/1.1 200 hello\n');
+    const line = attachLine(sensor, progs.noDwarf);
+    if (/"goFdFrom":"syscalls"/.test(line)) return t.skip(`this Go version is outside the table: ${line}`);
+    assert.match(line, /"goFdFrom":"table","goDwarf":"no DWARF"/);
+    const w = await sensor.waitFor('no-DWARF Go request', (e) => e.type === 'tls.data' && e.pid === r.pid && text(e).includes('via=go-nodwarf'));
+    assert.deepEqual(w.remote, { family: 4, address: '127.0.0.1', port: nginx.port });
+    const bind = await sensor.waitFor('no-DWARF Go bind', (e) => e.type === 'tls.bind' && e.pid === r.pid);
+    assert.equal(bind.how, 'go-conn');
   });
 
   test('a PIE build: same capture, fd still from the *tls.Conn (itab check skipped)', T, async () => {
@@ -265,7 +286,7 @@ describe('Go crypto/tls: doctor', SKIP, () => {
     const out = r.stdout.toString();
     assert.equal(r.code, 0, out + r.stderr);
     const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    assert.match(out, new RegExp(`^OK +TLS executable +${esc(plain)} \\(go1\\.\\d+[^:]*: crypto/tls\\.\\(\\*Conn\\)\\.Write, crypto/tls\\.\\(\\*Conn\\)\\.Read, \\d+ return sites; fd from the \\*tls\\.Conn; exe of pid ${children[0]!.pid}\\)$`, 'm'));
+    assert.match(out, new RegExp(`^OK +TLS executable +${esc(plain)} \\(go1\\.\\d+[^:]*: crypto/tls\\.\\(\\*Conn\\)\\.Write, crypto/tls\\.\\(\\*Conn\\)\\.Read, \\d+ return sites; fd from the \\*tls\\.Conn \\(offsets: dwarf\\); exe of pid ${children[0]!.pid}\\)$`, 'm'));
     assert.match(out, new RegExp(`^WARN +TLS not capturable +Go binary ${esc(stripped)} is stripped: no crypto/tls symbols$`, 'm'));
     assert.match(out, /fix: build it without -ldflags=-s/);
   });

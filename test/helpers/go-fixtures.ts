@@ -101,6 +101,38 @@ func main() {
 }
 `;
 
+/**
+ * An oracle for the *tls.Conn → fd path, independent of DWARF: prints, from the
+ * compiler's own layout through reflection, the offsets of tls.Conn.conn,
+ * net.conn.fd, netFD.pfd and poll.FD.Sysfd (space-separated), then the kind of
+ * tls.Conn.conn (an interface: two words, itab then data).
+ */
+export const GO_CONN_OFFSETS = `package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"reflect"
+)
+
+func field(t reflect.Type, name string) reflect.StructField {
+	f, ok := t.FieldByName(name)
+	if !ok {
+		panic(t.String() + " has no field " + name)
+	}
+	return f
+}
+
+func main() {
+	conn := field(reflect.TypeOf(tls.Conn{}), "conn")
+	fd := field(field(reflect.TypeOf(net.TCPConn{}), "conn").Type, "fd")
+	pfd := field(fd.Type.Elem(), "pfd")
+	sysfd := field(pfd.Type, "Sysfd")
+	fmt.Println(conn.Offset, fd.Offset, pfd.Offset, sysfd.Offset, conn.Type.Kind())
+}
+`;
+
 export interface GoBuildOptions {
   /** e.g. "-s -w" to strip the symbol table. */
   ldflags?: string;

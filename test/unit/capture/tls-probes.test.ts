@@ -40,6 +40,7 @@ function goTarget(inode: number, withLayout: boolean): TlsTarget {
     write: { name: 'crypto/tls.(*Conn).Write', fileOffset: 0x1000, returnFileOffsets: [0x1010, 0x1020] },
     read: { name: 'crypto/tls.(*Conn).Read', fileOffset: 0x2000, returnFileOffsets: [0x2030] },
     layout: withLayout ? layout : null,
+    fdFrom: withLayout ? 'dwarf' : 'syscalls',
   };
   return {
     path: `/bin/go${inode}`, displayPath: `/bin/go${inode}`, dev: 1, inode, kind: 'executable',

@@ -33,7 +33,7 @@ describe('Go executables in the TLS finder', { skip: goMissing() ?? false }, () 
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  test('an unstripped Go TLS client is a target: both methods, their RETs, the Go 1.19 fd layout', async () => {
+  test('an unstripped Go TLS client is a target: both methods, their RETs, the Go 1.19 fd layout from its DWARF', async () => {
     const { targets, errors } = await new TlsLibraryFinder({ extraPaths: [client] }).scanConfigured();
     assert.deepEqual(errors, []);
     const [t] = targets;
@@ -41,6 +41,7 @@ describe('Go executables in the TLS finder', { skip: goMissing() ?? false }, () 
     assert.deepEqual(t.symbols, [GO_WRITE, GO_READ]);
     assert.ok(t.go.write.returnFileOffsets.length > 0 && t.go.read.returnFileOffsets.length > 0);
     assert.ok(t.go.write.returnFileOffsets.every((o) => o > t.go!.write.fileOffset));
+    assert.equal(t.go.fdFrom, 'dwarf');
     const minor = goMinor(t.go.version);
     if (minor !== null && minor >= 17 && minor <= 23) {
       assert.deepEqual({ ...t.go.layout, tcpConnItab: undefined }, { connDataOff: 8, netconnFdOff: 0, netfdSysfdOff: 16, tcpConnItab: undefined });
