@@ -45,34 +45,33 @@ void ClosePoll(uv_poll_t* p, int owned_fd) {
 }
 }  // namespace
 
+// A started poll handle on `fd` whose data is `self`; throws (and frees it) on failure.
+uv_poll_t* RingPoller::OpenPoll(uv_loop_t* loop, int fd, uv_poll_cb cb) {
+  auto* p = new uv_poll_t;
+  int rc = uv_poll_init(loop, p, fd);
+  if (rc != 0) {
+    delete p;
+    throw Napi::Error::New(env_, std::string("uv_poll_init failed: ") + uv_strerror(rc));
+  }
+  p->data = this;
+  rc = uv_poll_start(p, UV_READABLE, cb);
+  if (rc != 0) {
+    ClosePoll(p, -1);
+    throw Napi::Error::New(env_, std::string("uv_poll_start failed: ") + uv_strerror(rc));
+  }
+  return p;
+}
+
 void RingPoller::Start() {
   if (started_) return;
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env_, &loop);
-  poll_ = new uv_poll_t;
-  int rc = uv_poll_init(loop, poll_, ring_buffer__epoll_fd(rb_));
-  if (rc != 0) {
-    delete poll_;
-    poll_ = nullptr;
-    throw Napi::Error::New(env_, std::string("uv_poll_init failed: ") + uv_strerror(rc));
-  }
-  poll_->data = this;
-  rc = uv_poll_start(poll_, UV_READABLE, OnReadable);
-  if (rc != 0) throw Napi::Error::New(env_, std::string("uv_poll_start failed: ") + uv_strerror(rc));
+  poll_ = OpenPoll(loop, ring_buffer__epoll_fd(rb_), OnReadable);
   started_ = true;
   if (window_us_ == 0) return;
   timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (timer_fd_ < 0) throw Napi::Error::New(env_, std::string("timerfd_create failed: ") + strerror(errno));
-  timer_poll_ = new uv_poll_t;
-  rc = uv_poll_init(loop, timer_poll_, timer_fd_);
-  if (rc != 0) {
-    delete timer_poll_;
-    timer_poll_ = nullptr;
-    throw Napi::Error::New(env_, std::string("uv_poll_init failed: ") + uv_strerror(rc));
-  }
-  timer_poll_->data = this;
-  rc = uv_poll_start(timer_poll_, UV_READABLE, OnTimer);
-  if (rc != 0) throw Napi::Error::New(env_, std::string("uv_poll_start failed: ") + uv_strerror(rc));
+  timer_poll_ = OpenPoll(loop, timer_fd_, OnTimer);
 }
 
 void RingPoller::Stop() {

@@ -37,6 +37,7 @@ class RingPoller {
   static int OnSample(void* ctx, void* data, size_t size);
   static void OnReadable(uv_poll_t* handle, int status, int events);
   static void OnTimer(uv_poll_t* handle, int status, int events);
+  uv_poll_t* OpenPoll(uv_loop_t* loop, int fd, uv_poll_cb cb);
   // Consumes what is available and hands it to JS; true when there was something.
   bool ConsumeAndDeliver();
   void ArmTimer();
