@@ -113,7 +113,7 @@ export async function pipelineReport(seconds: number): Promise<string> {
   for (const mode of ['old', 'stable', 'dup'] as const) {
     for (const serialise of [false, true]) {
       const r = await benchPipeline(seconds, serialise, mode);
-      rows.push(`| ${mode} | decode → assemble → HTTP/1.x → SDK span${serialise ? ' → OTLP protobuf' : ''} | ${Math.round(r.exchangesPerSecond).toLocaleString('en-US')} | ${serialise ? (r.otlpBytes / r.exchanges).toFixed(0) : '-'} |`);
+      rows.push(`| ${mode} | decode → assemble → HTTP/1.x → span${serialise ? ' → OTLP protobuf' : ''} | ${Math.round(r.exchangesPerSecond).toLocaleString('en-US')} | ${serialise ? (r.otlpBytes / r.exchanges).toFixed(0) : '-'} |`);
     }
   }
   return rows.join('\n');
