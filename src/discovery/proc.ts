@@ -1,7 +1,7 @@
 // /proc parsing: pure functions over the text of /proc files, plus small readers that take
 // a `procRoot` so tests can point them at a fixture directory instead of the real /proc.
 
-import { readFile, readdir, readlink } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 
 export interface MapsEntry {
   start: bigint;
@@ -23,17 +23,6 @@ export interface ProcStat {
   state: string;
   ppid: number;
   /** Field 22: start time after boot, in clock ticks. With pid it identifies a process across pid reuse. */
-  startTimeTicks: bigint;
-}
-
-export interface ProcessInfo {
-  pid: number;
-  ppid: number;
-  comm: string;
-  /** Target of /proc/PID/exe as the process sees it; '' when unreadable (kernel threads, permissions). */
-  exe: string;
-  cmdline: string[];
-  uid: number;
   startTimeTicks: bigint;
 }
 
@@ -93,13 +82,6 @@ export function parseStat(text: string): ProcStat {
   return { pid, comm, state, ppid: Number(ppid), startTimeTicks: BigInt(startTime) };
 }
 
-/** Real uid (first number of the `Uid:` line) from /proc/PID/status. */
-export function parseStatusUid(text: string): number {
-  const match = /^Uid:\s+(\d+)/m.exec(text);
-  if (!match) throw new Error('no Uid: line in /proc status');
-  return Number(match[1]!);
-}
-
 /** Splits /proc/PID/cmdline (NUL-terminated arguments; empty for kernel threads). */
 export function parseCmdline(text: string): string[] {
   if (text === '') return [];
@@ -112,42 +94,6 @@ export function parseCmdline(text: string): string[] {
 export function isVanishedError(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   return code === 'ENOENT' || code === 'ESRCH';
-}
-
-/** Everything the sensor wants to know about a process, or null if it is gone. */
-export async function readProcessInfo(pid: number, procRoot = '/proc'): Promise<ProcessInfo | null> {
-  const dir = `${procRoot}/${pid}`;
-  try {
-    const [statText, statusText, cmdlineText, exe] = await Promise.all([
-      readFile(`${dir}/stat`, 'utf8'),
-      readFile(`${dir}/status`, 'utf8'),
-      readFile(`${dir}/cmdline`, 'utf8'),
-      readExe(dir),
-    ]);
-    const stat = parseStat(statText);
-    return {
-      pid: stat.pid,
-      ppid: stat.ppid,
-      comm: stat.comm,
-      exe,
-      cmdline: parseCmdline(cmdlineText),
-      uid: parseStatusUid(statusText),
-      startTimeTicks: stat.startTimeTicks,
-    };
-  } catch (err) {
-    if (isVanishedError(err)) return null;
-    throw err;
-  }
-}
-
-// Kernel threads have no exe and other users' processes may refuse it: neither means the
-// process is gone, so they give '' instead of failing the whole read.
-async function readExe(dir: string): Promise<string> {
-  try {
-    return await readlink(`${dir}/exe`);
-  } catch {
-    return '';
-  }
 }
 
 /** Pids of all processes (thread-group leaders) in `procRoot`, ascending. */

@@ -10,7 +10,6 @@ import {
   MODELS_JSON,
   msg,
   NGINX_200,
-  play,
   PYTHON_POST,
   SSE_CHUNKS,
 } from './http1-fixtures.js';
