@@ -169,6 +169,11 @@ export class RetryingExporter<T> implements Exporting<T> {
   private failed(batch: Batch<T>, r: ExportResult): void {
     this.stats.failedAttempts++;
     this.stats.lastError = r.error?.message ?? 'export failed';
+    if (this.closed) {
+      // Failed after shutdown gave up on what waited: nothing will send it again.
+      this.stats.droppedItems += batch.items.length;
+      return;
+    }
     if (!isRetryable(r.error)) {
       // Refused for good (the OTLP spec's non-retryable codes): the same bytes would be refused again.
       this.stats.rejectedItems += batch.items.length;
@@ -181,7 +186,6 @@ export class RetryingExporter<T> implements Exporting<T> {
     this.queue.splice(i, 0, batch);
     this.waitingItems += batch.items.length;
     this.capQueue();
-    if (this.closed) return;
     this.probing = true;
     if (this.timer) return;
     this.timer = setTimeout(() => {

@@ -162,3 +162,19 @@ test('the cap never drops the batch being sent again: each item is exported or d
   assert.ok(e.stats.droppedItems > 0, 'the cap did drop something');
   assert.deepEqual(sent[1], [1, 2]);
 });
+
+test('a request that fails after shutdown gave up is counted as dropped, not left queued', async () => {
+  const answers: ((r: ExportResult) => void)[] = [];
+  const c = { export: (_items: number[], done: (r: ExportResult) => void) => void answers.push(done), shutdown: () => Promise.resolve() };
+  const e = new RetryingExporter(c, { maxItems: 100, initialBackoffMs: 10, maxBackoffMs: 40, maxInFlight: 2 });
+  await exportOnce(e, [1]);
+  await exportOnce(e, [2, 3]);
+  assert.equal(answers.length, 2);
+  const closing = e.shutdown();
+  (answers[0] as (r: ExportResult) => void)({ code: ExportResultCode.FAILED, error: new Error('UNAVAILABLE') });
+  await closing;
+  (answers[1] as (r: ExportResult) => void)({ code: ExportResultCode.FAILED, error: new Error('UNAVAILABLE') });
+  assert.equal(e.stats.queued, 0);
+  assert.equal(e.stats.droppedItems, 3);
+  assert.equal(e.stats.exported, 0);
+});
