@@ -1,0 +1,38 @@
+// End to end, real kernel: a ring buffer that fills is counted where an
+// operator looks (/metrics, kernel_event_ring_full), and the sensor carries on:
+// a burst of 50,000 file opens against the smallest event ring (64 KiB) must
+// overflow it, and a process started after the burst is still reported.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { namedPrograms, startSensor } from '../helpers/sensor-process.js';
+import { readMetrics, until } from '../helpers/sensor-health.js';
+import { freePort, runCommand } from '../helpers/tls-fixtures.js';
+
+const BURST = `import os
+for _ in range(50000):
+    os.close(os.open('/dev/null', os.O_RDONLY))
+`;
+
+test('a full event ring is counted in /metrics, and later events still arrive', { timeout: 120_000 }, async (t) => {
+  const progs = await namedPrograms({ py: '/usr/bin/python3.11', sh: '/bin/sh' });
+  t.after(() => progs.cleanup());
+  const healthPort = await freePort();
+  const sensor = await startSensor(['--comm', ['py', 'sh'].map((n) => progs.comm(n)).join(',')], {
+    // /dev/ opens are left out of the output by default, so the burst costs the ring, not stdout.
+    env: { OISP_EVENT_RING_BYTES: '65536', OISP_HEALTH_ADDR: `127.0.0.1:${healthPort}` },
+  });
+  t.after(() => sensor.stop());
+  const before = await readMetrics(healthPort);
+  assert.equal(before.kernel_event_ring_full, 0, 'nothing dropped before the burst');
+
+  const burst = await runCommand(progs.path('py'), ['-c', BURST]);
+  assert.equal(burst.code, 0, burst.stderr.toString());
+  await until('kernel_event_ring_full counted', async () => ((await readMetrics(healthPort)).kernel_event_ring_full ?? 0) > 0, 10_000);
+
+  const after = await runCommand(progs.path('sh'), ['-c', 'exit 3']);
+  const exit = await sensor.waitFor('exit of the process started after the burst', (e) => e.type === 'process.exit' && e.pid === after.pid, 15_000);
+  assert.equal(exit.exit_code, 3);
+  const m = await readMetrics(healthPort);
+  assert.ok((m.kernel_event_ring_full ?? 0) > 0);
+  assert.equal(m.kernel_tls_ring_full, 0, 'the TLS ring is separate and did not fill');
+});
