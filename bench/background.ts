@@ -6,9 +6,12 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { CLI } from '../test/helpers/sensor-process.js';
 
 export const BPFTRACE_BIN = '/usr/bin/bpftrace';
+/** Pause after a row's processes stop, so the next row starts on a settled machine. */
+export const SETTLE_MS = 500;
+
 export const SSL_FUNCTIONS = ['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex'] as const;
 
 const TAIL_CAP = 32 * 1024;
@@ -142,7 +145,7 @@ export interface Floor {
   stop(): Promise<void>;
 }
 
-export function floorProgram(library: string, body: string): string {
+function floorProgram(library: string, body: string): string {
   const points = SSL_FUNCTIONS.flatMap((f) => [`uprobe:${library}:${f}`, `uretprobe:${library}:${f}`]);
   // BEGIN fires once every other probe is attached: that line is the signal to start measuring.
   return `BEGIN { printf("floor-attached\\n"); }\n${points.join(',\n')}\n${body}\n`;
@@ -234,7 +237,6 @@ export async function startCallCounter(library: string, cleanup: Cleanup): Promi
 // ---------------------------------------------------------------------------------------------
 // The sensor
 
-export const SENSOR_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 export interface SensorCounters {
   kernel: Record<string, number>;
@@ -260,7 +262,7 @@ export async function startSensor(cleanup: Cleanup, otlpEndpoint?: string, extra
   const devNull = openSync('/dev/null', 'w');
   let child: Child;
   try {
-    const args = [SENSOR_MAIN, 'run', '--format', otlpEndpoint ? 'otlp' : 'jsonl'];
+    const args = [CLI, 'run', '--format', otlpEndpoint ? 'otlp' : 'jsonl'];
     const otlp = otlpEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } : {};
     const env = { ...process.env, ...otlp, ...extraEnv };
     child = start(process.execPath, args, ['ignore', devNull, 'pipe'], 'oisp-sensor', env);

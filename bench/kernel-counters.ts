@@ -6,7 +6,7 @@ import { KERNEL_COUNTER_NAMES } from '../src/capture/layout.js';
 import { runCommand } from '../test/helpers/tls-fixtures.js';
 import { num } from './table.js';
 
-export const BPFTOOL_BIN = 'bpftool';
+const BPFTOOL_BIN = 'bpftool';
 const COUNTERS_MAP_NAME = 'counters';
 const BPFTOOL_TIMEOUT_MS = 10_000;
 

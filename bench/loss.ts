@@ -8,7 +8,8 @@ import type { PacedRow } from './paced.js';
 import { loadedRequests, rateLabel } from './paced.js';
 import { num, renderTable } from './table.js';
 
-const USER_DROPS = ['malformedRecords', 'tlsIncompleteCalls', 'tlsEvictedCalls'];
+/** User-space losses of the capture layer, as named in the sensor's final counters. */
+export const USER_DROPS = ['malformedRecords', 'tlsIncompleteCalls', 'tlsEvictedCalls'];
 
 function userDrops(c: SensorCounters): string {
   const extra: Record<string, number> = { outputDropped: c.outputDropped, spansDropped: c.export?.spans?.droppedItems ?? 0 };

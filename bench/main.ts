@@ -12,9 +12,10 @@
 
 import os from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import { BPFTRACE_BIN, Cleanup, startCallCounter, startFloor, startSensor } from './background.js';
+import { BPFTRACE_BIN, Cleanup, SETTLE_MS, SSL_FUNCTIONS, startCallCounter, startFloor, startSensor } from './background.js';
 import type { SensorCounters } from './background.js';
 import { DROP_COUNTERS, nonZero, readKernelCounters } from './kernel-counters.js';
+import { USER_DROPS } from './loss.js';
 import { clockTicksPerSecond, machineBusyTicks, perKiloRequest, processTicks, selfTicks } from './cpu.js';
 import { describeHolders, foreignBpfHolders } from './foreign-bpf.js';
 import type { BpfHolder } from './foreign-bpf.js';
@@ -31,7 +32,6 @@ import type { NginxServer } from '../test/helpers/tls-fixtures.js';
 
 const LIBSSL = '/usr/lib/x86_64-linux-gnu/libssl.so.3';
 /** Pause between configurations, so one's teardown does not overlap the next one's load. */
-const SETTLE_MS = 500;
 /** Slack added to the run's planned duration before the whole benchmark gives up. */
 const DEADLINE_SLACK_S = 90;
 /** Slack per sustained row (tables 4–7) for starting and stopping its sensor. */
@@ -402,7 +402,7 @@ function deliveryTable(ms: readonly Measurement[], calibrations: ReadonlyMap<Wor
       num(calls / requests, 2),
       num(expectedPerRequest, 2),
       Number.isFinite(missing) ? `${(Math.abs(missing) < 0.0005 ? 0 : missing * 100).toFixed(1)}%` : 'n/a',
-      nonZero(c.user, ['malformedRecords', 'tlsIncompleteCalls', 'tlsEvictedCalls']),
+      nonZero(c.user, USER_DROPS),
       num(c.outputDropped),
       num(2 * requests), num(spans), Number.isFinite(spans) ? num(spans / (2 * requests), 3) : 'n/a',
     ];
@@ -570,7 +570,7 @@ function printRateTables(
   calibrationFailures: readonly string[], bpftraceVersion: string, out: (s?: string) => void,
 ): void {
   const { settings, sink } = ctx;
-  out(`floor: ${bpftraceVersion}, uprobe + uretprobe on ${['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex'].join(', ')}, body \`${ctx.floorBody ?? '?'}\``);
+  out(`floor: ${bpftraceVersion}, uprobe + uretprobe on ${SSL_FUNCTIONS.join(', ')}, body \`${ctx.floorBody ?? '?'}\``);
   const how = sink
     ? `run --format otlp, OTLP/gRPC to a sink in the bench process that decodes nothing (${num(sink.received.traces.requests)} trace exports, ${num(sink.received.traces.bytes)} bytes received)`
     : 'run --format jsonl > /dev/null';

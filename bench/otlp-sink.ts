@@ -5,12 +5,9 @@
 // "exported" counters, compared with the requests the load generator made.
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { MethodDefinition, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import { GRPC_PATHS } from '../test/helpers/otlp-receiver.js';
 
-const PATHS = {
-  traces: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
-  logs: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
-  metrics: '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',
-} as const;
+const PATHS = GRPC_PATHS;
 
 export interface OtlpSink {
   /** `http://127.0.0.1:PORT`, for OTEL_EXPORTER_OTLP_ENDPOINT. */

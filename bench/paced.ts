@@ -2,7 +2,7 @@
 // the machine's and the sensor's CPU over the measured window, and the sensor's final counters.
 
 import { setTimeout as delay } from 'node:timers/promises';
-import { startSensor } from './background.js';
+import { SETTLE_MS, startSensor } from './background.js';
 import type { Cleanup, SensorCounters } from './background.js';
 import { machineBusyTicks, processTicks } from './cpu.js';
 import { connectionsFor } from './pacing.js';
@@ -18,7 +18,6 @@ export const SENSOR_FILTER: Record<string, string> = { OISP_FILTER_COMMS: 'wrk,n
 
 /** Connections of an unpaced ("max") row, as the rate table's default. */
 const UNPACED_CONNECTIONS = 8;
-const SETTLE_MS = 500;
 
 export interface LoadContext {
   nginx: NginxServer;

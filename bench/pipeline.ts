@@ -84,11 +84,9 @@ export async function benchPipeline(targetSeconds = 3, serialise = true, mode: '
     tracker.onTls(e);
   });
   const batches = Array.from({ length: 8 }, () => recordedBatch(1000, 16, { ts: 1n }));
-  const seq = { ts: 1n };
   // warm-up, then the timed run
   for (const b of batches.slice(0, 2)) decodeBatch(b, { record: (r) => r.type === 'tls.chunk' && asm.push(r), malformed: () => undefined });
   exchanges = 0;
-  void seq;
   const start = process.hrtime.bigint();
   // CPU time, not wall time: other work on the machine must not count against the pipeline.
   const cpuStart = process.cpuUsage();

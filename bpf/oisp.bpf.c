@@ -362,18 +362,25 @@ static __always_inline bool bind_ssl(__u64 id, __u64 ssl, __s32 fd, __u8 how)
 	return true;
 }
 
+/* A TLS call of a traced process: remembers the pid as a TLS user (tls_pids). */
+static __always_inline bool tls_call_allowed(__u32 pid)
+{
+	if (!trace_allowed(pid, current_config()))
+		return false;
+	if (!bpf_map_lookup_elem(&tls_pids, &pid)) {
+		__u8 one = 1;
+		bpf_map_update_elem(&tls_pids, &pid, &one, BPF_ANY);
+	}
+	return true;
+}
+
 static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 func, __u8 direction)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32;
 	__u32 tid = (__u32)id;
-	if (!trace_allowed(pid, current_config()))
+	if (!tls_call_allowed(pid))
 		return 0;
-
-	if (!bpf_map_lookup_elem(&tls_pids, &pid)) {
-		__u8 one = 1;
-		bpf_map_update_elem(&tls_pids, &pid, &one, BPF_ANY);
-	}
 
 	struct ssl_call call = {};
 	call.ssl = PT_REGS_PARM1(ctx);
@@ -573,12 +580,8 @@ static __always_inline int go_enter(struct pt_regs *ctx, __u8 func, __u8 directi
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32;
-	if (!trace_allowed(pid, current_config()))
+	if (!tls_call_allowed(pid))
 		return 0;
-	if (!bpf_map_lookup_elem(&tls_pids, &pid)) {
-		__u8 one = 1;
-		bpf_map_update_elem(&tls_pids, &pid, &one, BPF_ANY);
-	}
 	struct go_call_key key = { .pid = pid, .g = ctx->r14 };
 	struct ssl_call call = {};
 	call.ssl = ctx->ax;

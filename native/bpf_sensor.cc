@@ -135,6 +135,19 @@ Napi::Value BpfSensor::AttachTracepoints(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// Attaches `prog_name` at `offset` in `path` with `opts`; `what` names the
+// place in the error ("to SSL_write", "at offset 1234"). Returns the link id.
+Napi::Value BpfSensor::AttachAt(Napi::Env env, const std::string& prog_name, const std::string& path,
+                                size_t offset, const bpf_uprobe_opts* opts, const std::string& what) {
+  bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, prog_name.c_str());
+  if (!prog) throw Napi::Error::New(env, "no BPF program named " + prog_name);
+  ClearLibbpfLog();
+  bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), offset, opts);
+  if (!link) throw LibbpfError(env, "cannot attach " + prog_name + " " + what + " in " + path, errno);
+  links_.push_back(link);
+  return Napi::Number::New(env, static_cast<double>(links_.size() - 1));
+}
+
 // attachUprobe(program, path, symbol, retprobe) -> link id
 Napi::Value BpfSensor::AttachUprobe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -143,15 +156,8 @@ Napi::Value BpfSensor::AttachUprobe(const Napi::CallbackInfo& info) {
   std::string path = info[1].As<Napi::String>();
   std::string symbol = info[2].As<Napi::String>();
   bool retprobe = info[3].ToBoolean();
-  bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, prog_name.c_str());
-  if (!prog) throw Napi::Error::New(env, "no BPF program named " + prog_name);
   LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe, .func_name = symbol.c_str());
-  ClearLibbpfLog();
-  bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), 0, &opts);
-  if (!link)
-    throw LibbpfError(env, "cannot attach " + prog_name + " to " + symbol + " in " + path, errno);
-  links_.push_back(link);
-  return Napi::Number::New(env, static_cast<double>(links_.size() - 1));
+  return AttachAt(env, prog_name, path, 0, &opts, "to " + symbol);
 }
 
 // attachUprobeAt(program, path, fileOffset, cookie) -> link id: a plain uprobe
@@ -164,16 +170,9 @@ Napi::Value BpfSensor::AttachUprobeAt(const Napi::CallbackInfo& info) {
   std::string path = info[1].As<Napi::String>();
   int64_t offset = info[2].As<Napi::Number>().Int64Value();
   int64_t cookie = info[3].As<Napi::Number>().Int64Value();
-  bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, prog_name.c_str());
-  if (!prog) throw Napi::Error::New(env, "no BPF program named " + prog_name);
   if (offset < 0) throw Napi::Error::New(env, "negative uprobe offset");
   LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = static_cast<__u64>(cookie));
-  ClearLibbpfLog();
-  bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), static_cast<size_t>(offset), &opts);
-  if (!link)
-    throw LibbpfError(env, "cannot attach " + prog_name + " at offset " + std::to_string(offset) + " in " + path, errno);
-  links_.push_back(link);
-  return Napi::Number::New(env, static_cast<double>(links_.size() - 1));
+  return AttachAt(env, prog_name, path, static_cast<size_t>(offset), &opts, "at offset " + std::to_string(offset));
 }
 
 // setGoLayout(index, { tcpConnItab: bigint, connDataOff, netconnFdOff, netfdSysfdOff })

@@ -5,10 +5,12 @@
 #include <napi.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 struct oisp_bpf;
 struct bpf_link;
+struct bpf_uprobe_opts;
 
 namespace oisp {
 
@@ -35,6 +37,8 @@ class BpfSensor : public Napi::ObjectWrap<BpfSensor> {
   Napi::Value Drain(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
+  Napi::Value AttachAt(Napi::Env env, const std::string& prog_name, const std::string& path, size_t offset,
+                       const bpf_uprobe_opts* opts, const std::string& what);
   void RequireLoaded(Napi::Env env) const;
   void Destroy();
 

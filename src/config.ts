@@ -2,6 +2,7 @@
 // in the sensor reads process.env. A bad value is one line naming the
 // variable, the value and what is allowed (the CLI exits 2 with it).
 import convict from 'convict';
+import type { CustomProvider } from './genai/providers.js';
 
 const MAX_CAPTURE_LIMIT = 16 * 1024 * 1024;
 
@@ -56,12 +57,8 @@ convict.addFormat({
   },
 });
 
-export interface GenAiProviderConfig {
-  name: string;
-  hosts: string[];
-  pathPrefix?: string;
-  kind: 'openai' | 'anthropic';
-}
+/** One entry of OISP_GENAI_PROVIDERS: the provider description the GenAI decoder takes. */
+export type GenAiProviderConfig = CustomProvider;
 
 /** OISP_GENAI_PROVIDERS: a JSON array of { name, hosts, pathPrefix?, kind }. */
 function genaiProviders(v: unknown): GenAiProviderConfig[] {

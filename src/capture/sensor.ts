@@ -1,6 +1,7 @@
 // The capture layer wired together: preflight → load → filters →
 // tracepoints → ring pollers → TLS library discovery and uprobes. Emits typed
 // CaptureEvents, with TLS data reassembled and correlated to its socket.
+import { returnSiteCount } from '../discovery/go-binary.js';
 import { TlsLibraryFinder } from '../discovery/tls-libraries.js';
 import type { TlsLibraryFinderStats, TlsTarget } from '../discovery/tls-libraries.js';
 import { ConnectionTable } from '../model/connections.js';
@@ -265,7 +266,7 @@ export class CaptureSensor {
         const hint = /Permission denied|Operation not permitted/.test(r.error) ? ' (creating uprobes needs CAP_SYS_ADMIN)' : '';
         this.log.warn(`cannot attach TLS probes to ${t.displayPath}${hint}`, { error: r.error });
       } else {
-        const go = t.go ? { go: t.go.version, goReturnSites: t.go.write.returnFileOffsets.length + t.go.read.returnFileOffsets.length, goFdFrom: t.go.fdFrom, ...(t.go.dwarfNote ? { goDwarf: t.go.dwarfNote } : {}) } : {};
+        const go = t.go ? { go: t.go.version, goReturnSites: returnSiteCount(t.go), goFdFrom: t.go.fdFrom, ...(t.go.dwarfNote ? { goDwarf: t.go.dwarfNote } : {}) } : {};
         this.log.info(`attached TLS probes to ${t.displayPath}`, { symbols: r.symbols, via: t.foundVia, path: t.path, ...go });
       }
     }
@@ -311,11 +312,12 @@ export class CaptureSensor {
       this.bindWait.hold(key, e);
       return;
     }
-    this.emitTls(e);
+    this.emitTls(e, known);
   }
 
-  private emitTls(e: TlsDataEvent): void {
-    e.socket = this.connections.lookup(e.pid, e.connId, e.fd);
+  /** `socket`: what deliverTls just looked up; events released by the bind wait look again. */
+  private emitTls(e: TlsDataEvent, socket = this.connections.lookup(e.pid, e.connId, e.fd)): void {
+    e.socket = socket;
     this.onEvent(e);
   }
 

@@ -57,13 +57,14 @@ export class TlsProbes {
       if (target.go) {
         this.attachGo(target.path, target.go, links);
         symbols.push(...target.symbols);
-      }
-      for (const symbol of target.go ? [] : target.symbols) {
-        const progs = PROGRAMS[symbol];
-        if (!progs) continue;
-        links.push(this.sensor.attachUprobe(progs.entry, target.path, symbol, false));
-        links.push(this.sensor.attachUprobe(progs.exit, target.path, symbol, true));
-        symbols.push(symbol);
+      } else {
+        for (const symbol of target.symbols) {
+          const progs = PROGRAMS[symbol];
+          if (!progs) continue;
+          links.push(this.sensor.attachUprobe(progs.entry, target.path, symbol, false));
+          links.push(this.sensor.attachUprobe(progs.exit, target.path, symbol, true));
+          symbols.push(symbol);
+        }
       }
     } catch (err) {
       for (const id of links) this.sensor.detach(id);

@@ -1,6 +1,7 @@
 // `oisp-sensor doctor`: every check a user can fail, each with OK/FAIL and
 // the one thing to do about it.
 import os from 'node:os';
+import { returnSiteCount } from '../discovery/go-binary.js';
 import { TlsLibraryFinder } from '../discovery/tls-libraries.js';
 import type { TlsTarget } from '../discovery/tls-libraries.js';
 import { layoutMismatches } from '../capture/layout.js';
@@ -104,7 +105,7 @@ export async function runChecks(config: SensorConfig): Promise<Check[]> {
 /** What doctor says of a target: its symbols; for Go, the version, return sites and where the fd comes from. */
 export function describeSymbols(t: TlsTarget): string {
   if (!t.go) return t.symbols.join(', ');
-  const sites = t.go.write.returnFileOffsets.length + t.go.read.returnFileOffsets.length;
+  const sites = returnSiteCount(t.go);
   const why = t.go.dwarfNote ? `; ${t.go.dwarfNote}` : '';
   const fd =
     t.go.fdFrom === 'dwarf'

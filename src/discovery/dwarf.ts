@@ -19,7 +19,7 @@ export class DwarfError extends Error {
 }
 
 /** Compressed or not, a debug section larger than this is refused. */
-export const MAX_SECTION_BYTES = 128 * 1024 * 1024;
+const MAX_SECTION_BYTES = 128 * 1024 * 1024;
 const SHF_COMPRESSED = 0x800;
 const ELFCOMPRESS_ZLIB = 1;
 const CHDR_SIZE = 24;
@@ -103,8 +103,8 @@ const F = {
   gnuAddrIndex: 0x1f01, gnuStrIndex: 0x1f02, gnuRefAlt: 0x1f20, gnuStrpAlt: 0x1f21,
 } as const;
 
-/** A bounds-checked little-endian cursor over one section. */
-class Cursor {
+/** A bounds-checked reader over a section (also used for .go.buildinfo's varints). */
+export class Cursor {
   constructor(
     readonly buf: Buffer,
     public pos: number,

@@ -4,7 +4,7 @@
 // *tls.Conn keep its socket fd: from the binary's own DWARF when it has it, else
 // from a table by Go version.
 import type { GoConnLayout } from '../capture/native.js';
-import { DwarfError, loadDwarf, structMemberOffsets } from './dwarf.js';
+import { Cursor, DwarfError, loadDwarf, structMemberOffsets } from './dwarf.js';
 import { ElfImage, ET_DYN } from './elf-image.js';
 import type { ElfSymbol } from './elf-image.js';
 import { returnOffsets, X86DecodeError } from './x86-length.js';
@@ -172,18 +172,19 @@ async function goVersion(elf: ElfImage, info: Buffer): Promise<string | null> {
 }
 
 function varintString(buf: Buffer, at: number): string | null {
-  let length = 0;
-  let shift = 0;
-  let p = at;
-  for (;;) {
-    const b = buf[p++];
-    if (b === undefined || shift > 28) return null;
-    length |= (b & 0x7f) << shift;
-    if ((b & 0x80) === 0) break;
-    shift += 7;
+  try {
+    const c = new Cursor(buf, at, buf.length, '.go.buildinfo');
+    const length = c.uleb();
+    return c.pos + length > buf.length ? null : buf.toString('utf8', c.pos, c.pos + length);
+  } catch (err) {
+    if (err instanceof DwarfError) return null; // truncated or overlong varint
+    throw err;
   }
-  if (p + length > buf.length) return null;
-  return buf.toString('utf8', p, p + length);
+}
+
+/** Probe points of a plan besides the two entries: one per RET of Write and of Read. */
+export function returnSiteCount(plan: GoTlsPlan): number {
+  return plan.write.returnFileOffsets.length + plan.read.returnFileOffsets.length;
 }
 
 /** 19 for "go1.19.8" or "devel go1.19-abc"; null when unrecognisable. */

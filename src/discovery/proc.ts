@@ -28,6 +28,12 @@ export interface ProcStat {
 
 const DELETED_SUFFIX = ' (deleted)';
 
+/** A /proc path (a maps entry, an exe link) without the kernel's " (deleted)" mark, and whether it had one. */
+export function stripDeleted(path: string): { path: string; deleted: boolean } {
+  const deleted = path.endsWith(DELETED_SUFFIX);
+  return { path: deleted ? path.slice(0, -DELETED_SUFFIX.length) : path, deleted };
+}
+
 // start-end perms offset dev inode [path]; the path is everything after the padding,
 // spaces included.
 const MAPS_LINE = /^([0-9a-f]+)-([0-9a-f]+)\s+(\S+)\s+([0-9a-f]+)\s+([0-9a-f]+:[0-9a-f]+)\s+(\d+)(?:\s+(.*))?$/;
@@ -36,9 +42,7 @@ const MAPS_LINE = /^([0-9a-f]+)-([0-9a-f]+)\s+(\S+)\s+([0-9a-f]+)\s+([0-9a-f]+:[
 export function parseMapsLine(line: string): MapsEntry | null {
   const match = MAPS_LINE.exec(line);
   if (!match) return null;
-  let path = match[7] ?? '';
-  const deleted = path.endsWith(DELETED_SUFFIX);
-  if (deleted) path = path.slice(0, -DELETED_SUFFIX.length);
+  const { path, deleted } = stripDeleted(match[7] ?? '');
   return {
     start: BigInt(`0x${match[1]!}`),
     end: BigInt(`0x${match[2]!}`),

@@ -10,7 +10,8 @@ import { readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { ElfError, hasSymbols } from './elf.js';
 import { GO_READ, GO_WRITE, inspectGoBinary } from './go-binary.js';
 import type { GoTlsPlan } from './go-binary.js';
-import { isVanishedError, listPids, parseMapsLine } from './proc.js';
+import { isVanishedError, listPids, parseMapsLine, stripDeleted } from './proc.js';
+import { BoundedLru } from '../util/lru.js';
 
 export const TLS_SYMBOLS = ['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex', 'gnutls_record_send', 'gnutls_record_recv'] as const;
 export type TlsSymbol = (typeof TLS_SYMBOLS)[number];
@@ -28,7 +29,6 @@ export const DEFAULT_LIBRARY_DIRS: readonly string[] = [
   '/usr/local/lib',
 ];
 
-const DELETED_SUFFIX = ' (deleted)';
 /** Enough parallel /proc reads to hide syscall latency without opening hundreds of files at once. */
 const PROCESS_SCAN_CONCURRENCY = 32;
 
@@ -144,7 +144,7 @@ export class TlsLibraryFinder {
   private readonly maxCached: number;
   private readonly onUnusable: ((binary: UnusableTlsBinary) => void) | undefined;
   /** Binaries seen that use TLS but cannot be probed (last MAX_UNUSABLE_REMEMBERED, by path). */
-  private readonly unusable = new Map<string, UnusableTlsBinary>();
+  private readonly unusable = new BoundedLru<string, UnusableTlsBinary>(MAX_UNUSABLE_REMEMBERED);
   /** dev:inode → verdict; Map insertion order is the LRU order. */
   private readonly cache = new Map<string, CacheEntry>();
 
@@ -282,10 +282,8 @@ export class TlsLibraryFinder {
       return null; // kernel thread, vanished, or not ours to read
     }
     const foundVia = `exe of pid ${pid}`;
-    if (link.endsWith(DELETED_SUFFIX)) {
-      const displayPath = link.slice(0, -DELETED_SUFFIX.length);
-      return { openPath: `${dir}/exe`, displayPath, plainPath: displayPath, kind: 'executable', foundVia };
-    }
+    const { path: displayPath, deleted } = stripDeleted(link);
+    if (deleted) return { openPath: `${dir}/exe`, displayPath, plainPath: displayPath, kind: 'executable', foundVia };
     return { openPath: `${dir}/root${link}`, displayPath: link, plainPath: link, kind: 'executable', foundVia };
   }
 
@@ -334,14 +332,10 @@ export class TlsLibraryFinder {
   }
 
   private rememberUnusable(displayPath: string, goReason: string): void {
-    const known = this.unusable.delete(displayPath);
+    const known = this.unusable.has(displayPath);
     const binary = { displayPath, message: `Go binary ${displayPath} ${goReason}` };
     this.unusable.set(displayPath, binary);
     if (!known) this.onUnusable?.(binary);
-    if (this.unusable.size > MAX_UNUSABLE_REMEMBERED) {
-      const oldest = this.unusable.keys().next().value;
-      if (oldest !== undefined) this.unusable.delete(oldest);
-    }
   }
 
   private unreadable(err: unknown): Outcome {

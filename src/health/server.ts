@@ -33,7 +33,7 @@ export function metricsText(counters: Record<string, number>): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function parseHostPort(addr: string): { host: string; port: number } {
+function parseHostPort(addr: string): { host: string; port: number } {
   const at = addr.lastIndexOf(':');
   return { host: addr.slice(0, at).replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(addr.slice(at + 1)) };
 }

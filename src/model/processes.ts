@@ -5,7 +5,7 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { ProcExecEvent } from '../capture/events.js';
-import { parseCmdline, parseStat } from '../discovery/proc.js';
+import { parseCmdline, parseStat, stripDeleted } from '../discovery/proc.js';
 import { BoundedLru } from '../util/lru.js';
 
 export interface ProcessIdentity {
@@ -118,7 +118,7 @@ export class ProcessTable {
   private enrich(p: ProcessIdentity): void {
     p.containerId = containerIdFromCgroup(this.read(p, 'cgroup'));
     try {
-      p.exePath = readlinkSync(`${this.procRoot}/${p.pid}/exe`).replace(/ \(deleted\)$/, '');
+      p.exePath = stripDeleted(readlinkSync(`${this.procRoot}/${p.pid}/exe`)).path;
     } catch {
       // exited before we looked: keep the exec'd path
     }

@@ -46,7 +46,7 @@ const DEFAULT_WAIT_MS = 10_000;
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 const SUMMARY_NAMES = 15;
 
-const GRPC_PATHS: Record<Signal, string> = {
+export const GRPC_PATHS: Record<Signal, string> = {
   traces: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
   logs: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
   metrics: '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',
@@ -117,8 +117,6 @@ export interface OtlpReceiver {
    * that message (default: the predicate's source).
    */
   waitForSpan(pred: Predicate<ReceivedSpan>, timeoutMs?: number, what?: string): Promise<ReceivedSpan>;
-  /** Same as waitForSpan. */
-  waitForSpans(pred: Predicate<ReceivedSpan>, timeoutMs?: number, what?: string): Promise<ReceivedSpan>;
   waitForLog(pred: Predicate<ReceivedLog>, timeoutMs?: number, what?: string): Promise<ReceivedLog>;
   waitForMetric(pred: Predicate<ReceivedMetric>, timeoutMs?: number, what?: string): Promise<ReceivedMetric>;
   /** Resolves once the receiver has seen `count` export requests (any outcome); rejects like waitForSpan. */
@@ -444,9 +442,6 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     get errors() { return errors; },
     waitForSpan(pred, timeoutMs = DEFAULT_WAIT_MS, what = describePredicate(pred)) {
       return spans.waitFor(pred, timeoutMs, what, context);
-    },
-    waitForSpans(pred, timeoutMs, what) {
-      return receiver.waitForSpan(pred, timeoutMs, what);
     },
     waitForLog(pred, timeoutMs = DEFAULT_WAIT_MS, what = describePredicate(pred)) {
       return logs.waitFor(pred, timeoutMs, what, context);
