@@ -27,9 +27,11 @@ const volatile __u32 max_capture_bytes = 256 * 1024;
  * the consumer has caught up, i.e. about one per record or two when it keeps
  * up). Otherwise a record wakes the consumer only when no wake-up was sent in
  * the last window; user space drains on a timer of the same period while
- * records flow, so no record waits longer than about one window.
+ * records flow, so no record waits longer than about one window. Not rodata:
+ * user space widens it under load and narrows it again when load falls
+ * (through the mmapped .bss; a torn read is impossible for an aligned u64).
  */
-const volatile __u64 wakeup_window_ns = 0;
+__u64 wakeup_window_ns = 0;
 
 /* Per ring (0 TLS, 1 events): when a wake-up was last forced. Races only cost an extra wake-up. */
 __u64 last_wakeup_ns[2] = {};
@@ -244,11 +246,12 @@ static __always_inline bool trace_allowed(__u32 pid, __u32 cfg)
 /* Flags for bpf_ringbuf_submit/output: wake the consumer at most once per window. */
 static __always_inline __u64 wakeup_flags(__u32 ring)
 {
-	if (!wakeup_window_ns)
+	__u64 window = wakeup_window_ns;
+	if (!window)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	__u64 *last = &last_wakeup_ns[ring & 1];
-	if (now - *last >= wakeup_window_ns) {
+	if (now - *last >= window) {
 		*last = now;
 		return BPF_RB_FORCE_WAKEUP;
 	}

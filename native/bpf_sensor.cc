@@ -54,6 +54,7 @@ Napi::Function BpfSensor::Init(Napi::Env env) {
                          InstanceMethod("counters", &BpfSensor::Counters),
                          InstanceMethod("start", &BpfSensor::Start),
                          InstanceMethod("drain", &BpfSensor::Drain),
+                         InstanceMethod("setWakeupWindow", &BpfSensor::SetWakeupWindow),
                          InstanceMethod("close", &BpfSensor::Close),
                      });
 }
@@ -87,7 +88,7 @@ Napi::Value BpfSensor::Load(const Napi::CallbackInfo& info) {
   skel_->rodata->self_pid = GetU32(opts, "selfPid", 0);
   skel_->rodata->max_capture_bytes = GetU32(opts, "maxCaptureBytes", 256 * 1024);
   wakeup_window_us_ = GetU32(opts, "wakeupWindowUs", 0);
-  skel_->rodata->wakeup_window_ns = static_cast<uint64_t>(wakeup_window_us_) * 1000;
+  skel_->bss->wakeup_window_ns = static_cast<uint64_t>(wakeup_window_us_) * 1000;
   int err = bpf_map__set_max_entries(skel_->maps.tls_ring, GetU32(opts, "tlsRingBytes", 8u << 20));
   if (!err)
     err = bpf_map__set_max_entries(skel_->maps.event_ring, GetU32(opts, "eventRingBytes", 1u << 20));
@@ -286,6 +287,20 @@ Napi::Value BpfSensor::Start(const Napi::CallbackInfo& info) {
   pollers_.push_back(std::make_unique<RingPoller>(env, bpf_map__fd(skel_->maps.event_ring), 1,
                                                   cb, max_batch, wakeup_window_us_));
   for (auto& p : pollers_) p->Start();
+  return env.Undefined();
+}
+
+// setWakeupWindow(us): the window from now on, for the BPF side and the drain
+// timers. Only between non-zero values: with 0 at load there is no drain timer.
+Napi::Value BpfSensor::SetWakeupWindow(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireLoaded(env);
+  uint32_t us = info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 0;
+  if (wakeup_window_us_ == 0 || us == 0)
+    throw Napi::Error::New(env, "the wake-up window can change only between non-zero values");
+  wakeup_window_us_ = us;
+  skel_->bss->wakeup_window_ns = static_cast<uint64_t>(us) * 1000;
+  for (auto& p : pollers_) p->SetWindow(us);
   return env.Undefined();
 }
 

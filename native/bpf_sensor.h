@@ -35,6 +35,7 @@ class BpfSensor : public Napi::ObjectWrap<BpfSensor> {
   Napi::Value Counters(const Napi::CallbackInfo& info);
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value Drain(const Napi::CallbackInfo& info);
+  Napi::Value SetWakeupWindow(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   Napi::Value AttachAt(Napi::Env env, const std::string& prog_name, const std::string& path, size_t offset,

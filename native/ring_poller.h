@@ -32,6 +32,8 @@ class RingPoller {
   void Stop();
   // Drains synchronously (used at shutdown so nothing captured is lost).
   void Drain();
+  // The drain timer's period from the next time it is armed (non-zero only when started with one).
+  void SetWindow(uint32_t window_us) { window_us_ = window_us; }
 
  private:
   static int OnSample(void* ctx, void* data, size_t size);

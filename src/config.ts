@@ -193,10 +193,16 @@ const schema = {
       env: 'OISP_MAX_BATCH_BYTES',
     },
     wakeupWindowUs: {
-      doc: 'Microseconds the kernel may hold records before waking the sensor (a record waits about this long at most); fewer wake-ups cost the traced programs and the sensor less under load. 0: the kernel wakes the sensor whenever it has caught up (about every record or two).',
+      doc: 'Microseconds the kernel may hold records before waking the sensor at light load (a record waits about this long at most); fewer wake-ups cost the traced programs and the sensor less. 0: the kernel wakes the sensor whenever it has caught up (about every record or two), and there is no moderation.',
       format: integerFormat(0, 100_000),
       default: 250,
       env: 'OISP_WAKEUP_WINDOW_US',
+    },
+    wakeupWindowMaxUs: {
+      doc: 'The window the sensor widens to as its event loop gets busy (from 15% busy, reached at 45%), so that under heavy load records come in larger batches for fewer wake-ups; latency then grows to about this. Equal to OISP_WAKEUP_WINDOW_US: a fixed window.',
+      format: integerFormat(1, 100_000),
+      default: 2000,
+      env: 'OISP_WAKEUP_WINDOW_MAX_US',
     },
     tlsLibraries: {
       doc: 'Extra TLS libraries or executables to attach to (comma-separated absolute paths), besides those found automatically.',
@@ -503,6 +509,7 @@ export type SensorConfig = {
     eventRingBytes: number;
     maxBatchBytes: number;
     wakeupWindowUs: number;
+    wakeupWindowMaxUs: number;
     tlsLibraries: string[];
     fileEvents: boolean;
     networkEvents: boolean;
@@ -573,6 +580,10 @@ export function loadConfig(
     throw new ConfigError(`invalid configuration: ${first}`);
   }
   const raw = conf.getProperties() as unknown as SensorConfig & { filter: { pids: unknown[] } };
+  const { wakeupWindowUs, wakeupWindowMaxUs } = raw.capture;
+  if (wakeupWindowUs > 0 && wakeupWindowMaxUs < wakeupWindowUs) {
+    throw new ConfigError(`invalid ${envOf('capture.wakeupWindowMaxUs')}=${JSON.stringify(String(wakeupWindowMaxUs))}: must be at least ${envOf('capture.wakeupWindowUs')} (${wakeupWindowUs})`);
+  }
   let exporter = raw.exporter;
   if (exporter.length === 0) {
     // The OTel convention: an endpoint variable means "send it there".

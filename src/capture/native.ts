@@ -40,6 +40,8 @@ export interface NativeSensor {
   counters(): number[];
   /** Starts the ring pollers: one callback per loop wakeup per ring. */
   start(onBatch: (batch: Buffer, ring: number) => void, maxBatchBytes: number): void;
+  /** The wake-up window from now on (µs, non-zero; only when loaded with a non-zero window). */
+  setWakeupWindow(windowUs: number): void;
   /** Delivers what is left in the rings, synchronously. */
   drain(): void;
   /** Detaches everything and frees the object; idempotent. */

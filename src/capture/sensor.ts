@@ -17,6 +17,7 @@ import { BindWaitQueue } from './bind-wait.js';
 import { LatencyHistogram } from './latency-histogram.js';
 import { TlsAssembler } from './tls-assembler.js';
 import { TlsProbes } from './tls-probes.js';
+import { WakeupModerator } from './wakeup-moderator.js';
 
 type CaptureSettings = SensorConfig['capture'];
 
@@ -67,6 +68,9 @@ export interface UserCounters {
   latencyOver1Ms: number;
   /** Files (dev+inode) the TLS probes are attached to: a library replaced on disk adds one. */
   tlsTargets: number;
+  /** The ring wake-up window in force (µs; it widens under load), and how often it changed. */
+  wakeupWindowUs: number;
+  wakeupWindowChanges: number;
 }
 
 export interface SensorStatus {
@@ -89,6 +93,7 @@ export class CaptureSensor {
   private readonly connections: ConnectionTable;
   private readonly finder: TlsLibraryFinder;
   private probes: TlsProbes | null = null;
+  private moderator: WakeupModerator | null = null;
   private tracepoints: { program: string; ok: boolean; error?: string }[] = [];
   private ready = false;
   private stopped = false;
@@ -159,6 +164,13 @@ export class CaptureSensor {
     }
 
     native.start((batch, ring) => this.onBatch(batch, ring), this.opts.maxBatchBytes);
+    if (this.opts.wakeupWindowUs > 0) {
+      this.moderator = new WakeupModerator(
+        { minUs: this.opts.wakeupWindowUs, maxUs: Math.max(this.opts.wakeupWindowUs, this.opts.wakeupWindowMaxUs) },
+        (us) => this.native?.setWakeupWindow(us),
+      );
+      this.moderator.start();
+    }
 
     if (this.opts.discoverHost !== false) {
       await this.attachAll(await this.finder.scanLibraryDirs());
@@ -208,6 +220,8 @@ export class CaptureSensor {
         latencyOver1Ms: latency.over1Ms,
         sockets: this.connections.size,
         tlsTargets: this.probes?.targets.length ?? 0,
+        wakeupWindowUs: this.moderator?.windowUs ?? this.opts.wakeupWindowUs,
+        wakeupWindowChanges: this.moderator?.changes ?? 0,
       },
       discovery: { ...this.finder.stats },
     };
@@ -230,6 +244,7 @@ export class CaptureSensor {
 
   private close(): void {
     this.ready = false;
+    this.moderator?.stop();
     this.probes?.detachAll();
     this.probes = null;
     this.native?.close();

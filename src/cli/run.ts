@@ -7,7 +7,7 @@ import type { SensorEvent } from '../capture/sensor.js';
 import type { NativeBinding } from '../capture/native.js';
 import type { SensorConfig } from '../config.js';
 import { eventToJson } from '../output/event-json.js';
-import { makeProcessors } from '../export/exporters.js';
+import { makeProcessors, preloadTransports } from '../export/exporters.js';
 import type { ExportCounters, ExporterKind } from '../export/exporters.js';
 import { selfCounters, startHealthServer } from '../health/server.js';
 import { startSelfMetrics } from '../export/self-metrics.js';
@@ -109,6 +109,9 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
     process.once('SIGTERM', () => resolve(stop(0, 'SIGTERM')));
   });
 
+  if (config.exporter.includes('otlp')) {
+    await preloadTransports([config.otel.protocol, config.otel.tracesProtocol, config.otel.logsProtocol].filter((p): p is typeof config.otel.protocol => Boolean(p)));
+  }
   await sensor.start();
   if (stopping) return stopping;
   const st = sensor.status();

@@ -74,11 +74,15 @@ export class Batcher<T> {
   }
 }
 
-export class BatchSpanProcessor implements SpanProcessor {
-  constructor(readonly batcher: Batcher<ReadableSpan>) {}
+/** Batches each span as it ends, as it is or turned into what the exporter takes (e.g. its OTLP bytes, see otlp-span-encoder.ts). */
+export class BatchSpanProcessor<E> implements SpanProcessor {
+  constructor(
+    readonly batcher: Batcher<E>,
+    private readonly encode: (span: ReadableSpan) => E,
+  ) {}
   onStart(): void {}
   onEnd(span: ReadableSpan): void {
-    this.batcher.add(span);
+    this.batcher.add(this.encode(span));
   }
   forceFlush(): Promise<void> {
     return this.batcher.forceFlush();

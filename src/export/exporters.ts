@@ -5,13 +5,16 @@
 import { OTLPLogExporter as GrpcLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { OTLPLogExporter as HttpJsonLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPLogExporter as ProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
-import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as HttpJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
+import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
+import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExportDelegate } from '@opentelemetry/otlp-grpc-exporter-base';
 import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { LineWriter } from '../output/line-writer.js';
 import { Batcher, BatchLogProcessor, BatchSpanProcessor } from './batch-processor.js';
+import { EncodedSpanSerializer, SpanEncoder } from './otlp-span-encoder.js';
+import type { EncodedSpan } from './otlp-span-encoder.js';
 import { emptyRetryStats, RetryingExporter } from './retry-export.js';
 import type { RetryOptions, RetryStats } from './retry-export.js';
 import { logToJson, logToLine, spanToJson, spanToLine } from './signal-format.js';
@@ -55,10 +58,28 @@ class LineProcessor implements SpanProcessor, LogRecordProcessor {
   }
 }
 
-function otlpSpanExporter(protocol: OtlpProtocol): SpanExporter {
-  if (protocol === 'grpc') return new GrpcTraceExporter();
-  if (protocol === 'http/protobuf') return new ProtoTraceExporter();
-  return new HttpJsonTraceExporter();
+/**
+ * Loads now what the first gRPC export would load lazily: requiring
+ * @grpc/grpc-js takes 60 ms or more, and records would queue behind it.
+ */
+export async function preloadTransports(protocols: readonly OtlpProtocol[]): Promise<void> {
+  if (protocols.includes('grpc')) await import('@grpc/grpc-js');
+}
+
+/**
+ * The SDK's OTLP trace transports (gRPC or HTTP, configured from the same
+ * OTEL_EXPORTER_OTLP_* variables as its own exporters) carrying spans we
+ * encoded ourselves as they ended (see otlp-span-encoder.ts).
+ */
+function encodedSpanExporter(protocol: 'grpc' | 'http/protobuf'): OTLPExporterBase<EncodedSpan[]> {
+  const serializer = new EncodedSpanSerializer();
+  const metrics = { name: 'span' as const, countItems: (spans: EncodedSpan[]) => spans.length };
+  if (protocol === 'grpc') {
+    return new OTLPExporterBase(createOtlpGrpcExportDelegate(convertLegacyOtlpGrpcOptions({}, 'TRACES'), serializer, 'otlp_grpc_span_exporter', metrics, undefined,
+      'TraceExportService', '/opentelemetry.proto.collector.trace.v1.TraceService/Export'));
+  }
+  return new OTLPExporterBase(createOtlpHttpExportDelegate(convertLegacyHttpOptions({}, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' }),
+    serializer, 'otlp_http_span_exporter', metrics, undefined));
 }
 
 function otlpLogExporter(protocol: OtlpProtocol): LogRecordExporter {
@@ -93,9 +114,17 @@ export function makeProcessors(
   const logs: LogRecordProcessor[] = [];
   for (const kind of kinds) {
     if (kind === 'otlp') {
-      const se = new RetryingExporter<ReadableSpan>(otlpSpanExporter(protocols.traces), { ...retry, timeoutMs: batch.spans.exportTimeoutMillis });
-      counters.spans = se.stats;
-      spans.push(new BatchSpanProcessor(new Batcher(se, batch.spans, se.stats)));
+      const spanRetry = { ...retry, timeoutMs: batch.spans.exportTimeoutMillis };
+      if (protocols.traces === 'http/json') {
+        const se = new RetryingExporter<ReadableSpan>(new HttpJsonTraceExporter(), spanRetry);
+        counters.spans = se.stats;
+        spans.push(new BatchSpanProcessor(new Batcher(se, batch.spans, se.stats), (s) => s));
+      } else {
+        const se = new RetryingExporter<EncodedSpan>(encodedSpanExporter(protocols.traces), spanRetry);
+        counters.spans = se.stats;
+        const encoder = new SpanEncoder();
+        spans.push(new BatchSpanProcessor(new Batcher(se, batch.spans, se.stats), (s) => encoder.encode(s)));
+      }
       const le = new RetryingExporter<ReadableLogRecord>(otlpLogExporter(protocols.logs), { ...retry, timeoutMs: batch.logs.exportTimeoutMillis });
       counters.logs = le.stats;
       logs.push(new BatchLogProcessor(new Batcher(le, batch.logs, le.stats)));

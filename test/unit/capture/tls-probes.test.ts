@@ -24,7 +24,7 @@ function fakeSensor(calls: Call[]): NativeSensor {
   };
   return {
     load: unused, attachTracepoints: unused, setConfigFlags: unused, setTargetPid: unused, setTargetComm: unused,
-    counters: unused, start: unused, drain: unused, close: unused,
+    counters: unused, start: unused, drain: unused, close: unused, setWakeupWindow: unused,
     attachUprobe: record('uprobe'),
     attachUprobeAt: record('uprobeAt'),
     setGoLayout: (index: number, layout: GoConnLayout) => void calls.push({ kind: 'layout', args: [index, layout] }),

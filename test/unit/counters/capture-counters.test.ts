@@ -41,6 +41,7 @@ class RecordedKernel implements NativeSensor {
     this.onBatch = onBatch;
   }
   drain(): void {}
+  setWakeupWindow(): void {}
   close(): void {}
 }
 

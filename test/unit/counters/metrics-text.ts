@@ -23,7 +23,7 @@ export function idleCapture(discovery: Partial<TlsLibraryFinderStats> = {}): Sen
     user: {
       records: 0, batches: 0, malformedRecords: 0, tlsCalls: 0, tlsIncompleteCalls: 0, tlsEvictedCalls: 0, tlsUnbound: 0, connectionEvictions: 0, sockets: 0,
       discoveryErrors: 0, attachFailures: 0, tlsTargets: 0, tlsUnusableBinaries: 0,
-      latencySamples: 0, latencyUsP50: 0, latencyUsP99: 0, latencyUsMax: 0, latencyOver1Ms: 0,
+      latencySamples: 0, latencyUsP50: 0, latencyUsP99: 0, latencyUsMax: 0, latencyOver1Ms: 0, wakeupWindowUs: 250, wakeupWindowChanges: 0,
     },
     discovery: { filesChecked: 0, cacheHits: 0, cacheEvictions: 0, targetsFound: 0, processesScanned: 0, processesSkipped: 0, fileErrors: 0, ...discovery },
   };
