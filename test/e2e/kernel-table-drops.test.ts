@@ -48,14 +48,15 @@ open(marker, 'w').close()
 print('done', flush=True)
 `;
 
-/** \`cert key\`: a TLS server (not traced) that accepts connections, and answers those
- * accepted so far with "answer\\n" at each stdin line. Prints its port. */
+/** \`cert key\`: a TLS server (not traced) that accepts connections; each stdin line T
+ * waits until T connections were accepted in all, then answers those not answered yet
+ * with "answer\\n". Prints its port. */
 const QUIET_SERVER = `import socket, ssl, sys, threading
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(sys.argv[1], sys.argv[2])
 ls = socket.socket(); ls.bind(('127.0.0.1', 0)); ls.listen(64)
 print(ls.getsockname()[1], flush=True)
-conns, lock = [], threading.Lock()
+conns, accepted, cv = [], [0], threading.Condition()
 def accept():
     while True:
         c, _ = ls.accept()
@@ -63,10 +64,12 @@ def accept():
             s = ctx.wrap_socket(c, server_side=True)
         except OSError:
             continue
-        with lock: conns.append(s)
+        with cv:
+            conns.append(s); accepted[0] += 1; cv.notify_all()
 threading.Thread(target=accept, daemon=True).start()
-for _ in sys.stdin:
-    with lock:
+for line in sys.stdin:
+    with cv:
+        cv.wait_for(lambda: accepted[0] >= int(line), timeout=15)
         for s in conns:
             try: s.sendall(b'answer\\n')
             except OSError: pass
@@ -266,6 +269,13 @@ describe('full in-flight tables (OISP_MAX_INFLIGHT_CALLS=2) are counted, and cap
     await until(`kernel_${name} >= ${atLeast}`, async () => (v = await kernel(name)) >= atLeast, 10_000);
     return v;
   };
+  /** The readers got their answers, and the write made after them ("after-drops", by `func`) was captured. */
+  const wroteAfterReads = async (p: Staged, func: string): Promise<void> => {
+    assert.equal(await p.line('done'), 'done');
+    assert.equal(await p.exited, 0);
+    const w = await sensor.waitFor('the write made after the reads', (e) => e.type === 'tls.data' && e.pid === p.pid && e.direction === 'write' && text(e) === 'after-drops');
+    assert.equal(w.func, func);
+  };
   /** SIGKILLs a process whose threads are inside calls: their return probes never fire. */
   const kill = async (p: Staged): Promise<void> => {
     p.child.kill('SIGKILL');
@@ -340,17 +350,16 @@ describe('full in-flight tables (OISP_MAX_INFLIGHT_CALLS=2) are counted, and cap
   test(`ssl_calls_table_full: ${CALLERS} threads blocked in SSL_read at once; a process killed there gives its entries back`, T, async (t) => {
     const server = run(PYTHON, ['-c', QUIET_SERVER, cert.certPath, cert.keyPath]);
     const serverPort = await server.line('port');
+    let connections = 0;
     const readers = async (n: number): Promise<Staged> => {
       const p = run(progs.path('ssl'), ['-c', SSL_READERS, serverPort, String(n)]);
+      connections += n;
       await p.line('reading');
       return p;
     };
     const answer = async (p: Staged): Promise<void> => {
-      server.send('answer');
-      assert.equal(await p.line('done'), 'done');
-      assert.equal(await p.exited, 0);
-      const w = await sensor.waitFor('the SSL_write made after the reads', (e) => e.type === 'tls.data' && e.pid === p.pid && e.direction === 'write' && text(e) === 'after-drops');
-      assert.equal(w.func, 'SSL_write_ex');
+      server.send(String(connections)); // once the server has them all
+      await wroteAfterReads(p, 'SSL_write_ex');
     };
     const answered = (p: Staged) => (e: JsonEvent) => e.type === 'tls.data' && e.pid === p.pid && e.direction === 'read' && text(e) === 'answer\n';
 
@@ -380,10 +389,7 @@ describe('full in-flight tables (OISP_MAX_INFLIGHT_CALLS=2) are counted, and cap
     };
     const answer = async (p: Staged): Promise<void> => {
       p.send('answer');
-      assert.equal(await p.line('done'), 'done');
-      assert.equal(await p.exited, 0);
-      const w = await sensor.waitFor('the Go Write made after the reads', (e) => e.type === 'tls.data' && e.pid === p.pid && e.direction === 'write' && text(e) === 'after-drops');
-      assert.equal(w.func, 'crypto/tls.(*Conn).Write');
+      await wroteAfterReads(p, 'crypto/tls.(*Conn).Write');
     };
 
     const a = await readers(CALLERS, 'wrapped');
