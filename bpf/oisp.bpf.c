@@ -60,7 +60,9 @@ struct {
 	__type(value, __u32);
 } config_flags SEC(".maps");
 
-/* value: 1 = configured by the user, 2 = followed child (removed at exit) */
+/* value: 1 = configured by the user, 2 = followed child (removed at exit).
+ * Sized before load (OISP_MAX_FOLLOWED_PIDS); a child that does not fit is
+ * not followed, and counted (target_pids_full). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
@@ -88,8 +90,17 @@ struct ssl_call {
 	__u8 _pad[5];
 };
 
+/*
+ * The in-flight tables (ssl_calls_by_tid, go_calls_by_g, open_args_by_tid,
+ * connect_args_by_tid) are plain hashes sized before load
+ * (OISP_MAX_INFLIGHT_CALLS), not LRU: an LRU insert into a full table evicts
+ * another call still in flight, a loss nobody sees. Here a call that does not
+ * fit is not tracked, and counted. A return probe that never fires (the
+ * thread died inside the call) leaves no entry behind: handle_exit removes
+ * the thread's entries, and a TLS process's goroutine entries when it dies.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64); /* pid_tgid */
 	__type(value, struct ssl_call);
@@ -105,7 +116,7 @@ struct go_call_key {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH); /* in flight: see ssl_calls_by_tid */
 	__uint(max_entries, 16384);
 	__type(key, struct go_call_key);
 	__type(value, struct ssl_call);
@@ -152,7 +163,10 @@ struct {
 	__type(value, __u8);
 } known_sockets SEC(".maps");
 
-/* processes that made SSL calls: only their read/write syscalls are looked at */
+/* processes that made TLS calls: only their read/write syscalls are looked at.
+ * value: TLS_PID_* bits; TLS_PID_GO: it may hold go_calls_by_g entries. */
+#define TLS_PID_ANY 1
+#define TLS_PID_GO 2
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
@@ -181,7 +195,7 @@ struct open_args {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH); /* in flight: see ssl_calls_by_tid */
 	__uint(max_entries, 16384);
 	__type(key, __u64);
 	__type(value, struct open_args);
@@ -194,7 +208,7 @@ struct connect_args {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH); /* in flight: see ssl_calls_by_tid */
 	__uint(max_entries, 16384);
 	__type(key, __u64);
 	__type(value, struct connect_args);
@@ -365,14 +379,16 @@ static __always_inline bool bind_ssl(__u64 id, __u64 ssl, __s32 fd, __u8 how)
 	return true;
 }
 
-/* A TLS call of a traced process: remembers the pid as a TLS user (tls_pids). */
-static __always_inline bool tls_call_allowed(__u32 pid)
+/* A TLS call of a traced process: remembers the pid as a TLS user (tls_pids),
+ * `kind` says which (TLS_PID_ANY, or TLS_PID_GO as well). */
+static __always_inline bool tls_call_allowed(__u32 pid, __u8 kind)
 {
 	if (!trace_allowed(pid, current_config()))
 		return false;
-	if (!bpf_map_lookup_elem(&tls_pids, &pid)) {
-		__u8 one = 1;
-		bpf_map_update_elem(&tls_pids, &pid, &one, BPF_ANY);
+	__u8 *known = bpf_map_lookup_elem(&tls_pids, &pid);
+	if (!known || (*known & kind) != kind) {
+		__u8 bits = (known ? *known : 0) | kind;
+		bpf_map_update_elem(&tls_pids, &pid, &bits, BPF_ANY);
 	}
 	return true;
 }
@@ -382,7 +398,7 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 func, __u8 direct
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32;
 	__u32 tid = (__u32)id;
-	if (!tls_call_allowed(pid))
+	if (!tls_call_allowed(pid, TLS_PID_ANY))
 		return 0;
 
 	struct ssl_call call = {};
@@ -583,7 +599,7 @@ static __always_inline int go_enter(struct pt_regs *ctx, __u8 func, __u8 directi
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32;
-	if (!tls_call_allowed(pid))
+	if (!tls_call_allowed(pid, TLS_PID_ANY | TLS_PID_GO))
 		return 0;
 	struct go_call_key key = { .pid = pid, .g = ctx->r14 };
 	struct ssl_call call = {};
@@ -684,10 +700,49 @@ int handle_enter_recvfrom(struct trace_event_raw_sys_enter *ctx) { on_socket_io(
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int handle_enter_recvmsg(struct trace_event_raw_sys_enter *ctx) { on_socket_io(ctx->args[0], false); return 0; }
 
+/* bpf_for_each_map_elem callback: drops the goroutine calls of process *pid. */
+static long drop_go_call_of(struct bpf_map *map, struct go_call_key *key, struct ssl_call *call, __u32 *pid)
+{
+	if (key->pid == *pid)
+		bpf_map_delete_elem(map, key);
+	return 0;
+}
+
+/* Goroutine calls are keyed by process, not thread: when the program they ran
+ * in is gone (exit of its last thread, or exec), their returns never come.
+ * Only a process that made Go TLS calls pays for the walk. */
+static __always_inline void forget_go_calls(__u32 pid, bool process_dead)
+{
+	__u8 *known = bpf_map_lookup_elem(&tls_pids, &pid);
+	if (!known)
+		return;
+	if (*known & TLS_PID_GO)
+		bpf_for_each_map_elem(&go_calls_by_g, drop_go_call_of, &pid, 0);
+	if (process_dead) {
+		bpf_map_delete_elem(&tls_pids, &pid);
+	} else if (*known & TLS_PID_GO) {
+		__u8 bits = *known & ~TLS_PID_GO;
+		bpf_map_update_elem(&tls_pids, &pid, &bits, BPF_ANY);
+	}
+}
+
+/* The calls thread `id` was inside: their return probes never fire now. */
+static __always_inline void forget_thread_calls(__u64 id)
+{
+	bpf_map_delete_elem(&ssl_calls_by_tid, &id);
+	bpf_map_delete_elem(&open_args_by_tid, &id);
+	bpf_map_delete_elem(&connect_args_by_tid, &id);
+}
+
 SEC("tracepoint/sched/sched_process_exec")
 int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	/* The old image is gone: its goroutines, and (when a thread other than
+	 * the leader exec'd, taking the leader's id) what that thread held. */
+	forget_go_calls(id >> 32, false);
+	if ((__u32)ctx->old_pid != (__u32)id)
+		forget_thread_calls((id & ~0xffffffffULL) | (__u32)ctx->old_pid);
 	__u32 cfg = current_config();
 	if (!(cfg & OISP_CFG_PROC_EVENTS) || !trace_allowed(id >> 32, cfg))
 		return 0;
@@ -737,15 +792,21 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
+/* Every thread's exit (the tracepoint fires per thread); the process's exit
+ * (event, followed-child bookkeeping) at its thread-group leader's. */
 SEC("tracepoint/sched/sched_process_exit")
 int handle_exit(void *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	forget_thread_calls(id);
+	/* signal->live reaches 0 at the last thread's exit, before this tracepoint. */
+	if (BPF_CORE_READ(task, signal, live.counter) == 0)
+		forget_go_calls(pid, true);
 	if (pid != (__u32)id)
 		return 0; /* only thread-group leaders */
 	__u32 cfg = current_config();
-	bpf_map_delete_elem(&tls_pids, &pid);
 	if (!trace_allowed(pid, cfg))
 		return 0;
 	__u8 *target = bpf_map_lookup_elem(&target_pids, &pid);
@@ -758,7 +819,6 @@ int handle_exit(void *ctx)
 	if (!e)
 		return 0;
 	fill_header(&e->h, OISP_EV_PROC_EXIT, id);
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	int status = BPF_CORE_READ(task, exit_code);
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	e->exit_code = (status >> 8) & 0xff;

@@ -77,7 +77,8 @@ void BpfSensor::RequireLoaded(Napi::Env env) const {
   if (!loaded_) throw Napi::Error::New(env, "the BPF object is not loaded");
 }
 
-// load({ selfPid, maxCaptureBytes, tlsRingBytes, eventRingBytes, wakeupWindowUs })
+// load({ selfPid, maxCaptureBytes, tlsRingBytes, eventRingBytes, wakeupWindowUs,
+//        maxInflightCalls, maxFollowedPids })
 Napi::Value BpfSensor::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (skel_) throw Napi::Error::New(env, "already loaded");
@@ -95,6 +96,17 @@ Napi::Value BpfSensor::Load(const Napi::CallbackInfo& info) {
   if (err) {
     Destroy();
     throw LibbpfError(env, "cannot size the ring buffers", err);
+  }
+  // The in-flight tables (one entry per thread or goroutine inside a call)
+  // and the followed processes: bounded, a full one is counted.
+  uint32_t inflight = GetU32(opts, "maxInflightCalls", 16384);
+  for (bpf_map* m : {skel_->maps.ssl_calls_by_tid, skel_->maps.go_calls_by_g,
+                     skel_->maps.open_args_by_tid, skel_->maps.connect_args_by_tid})
+    if (!err) err = bpf_map__set_max_entries(m, inflight);
+  if (!err) err = bpf_map__set_max_entries(skel_->maps.target_pids, GetU32(opts, "maxFollowedPids", 65536));
+  if (err) {
+    Destroy();
+    throw LibbpfError(env, "cannot size the in-flight and target_pids tables", err);
   }
   err = oisp_bpf__load(skel_);
   if (err) {

@@ -186,6 +186,18 @@ const schema = {
       default: 1024 * 1024,
       env: 'OISP_EVENT_RING_BYTES',
     },
+    maxInflightCalls: {
+      doc: 'Threads and goroutines the kernel follows at once inside a TLS call (OpenSSL, GnuTLS, Go crypto/tls), and threads inside openat or connect: the size of each of its in-flight tables. A call that finds its table full is not captured, and counted (kernel_ssl_calls_table_full, kernel_go_calls_table_full, kernel_syscall_args_table_full).',
+      format: integerFormat(1, 1024 * 1024),
+      default: 16_384,
+      env: 'OISP_MAX_INFLIGHT_CALLS',
+    },
+    maxFollowedPids: {
+      doc: 'Processes the kernel filter traces by pid at once: those of OISP_FILTER_PIDS (and the command after --) and the children it follows; a child that does not fit is not followed, and counted (kernel_target_pids_full).',
+      format: integerFormat(1, 4_194_304),
+      default: 65_536,
+      env: 'OISP_MAX_FOLLOWED_PIDS',
+    },
     maxBatchBytes: {
       doc: 'Most bytes handed from the kernel rings to JavaScript in one call.',
       format: integerFormat(64 * 1024, 64 * 1024 * 1024),
@@ -507,6 +519,8 @@ export type SensorConfig = {
     maxCaptureBytes: number;
     tlsRingBytes: number;
     eventRingBytes: number;
+    maxInflightCalls: number;
+    maxFollowedPids: number;
     maxBatchBytes: number;
     wakeupWindowUs: number;
     wakeupWindowMaxUs: number;
@@ -583,6 +597,10 @@ export function loadConfig(
   const { wakeupWindowUs, wakeupWindowMaxUs } = raw.capture;
   if (wakeupWindowUs > 0 && wakeupWindowMaxUs < wakeupWindowUs) {
     throw new ConfigError(`invalid ${envOf('capture.wakeupWindowMaxUs')}=${JSON.stringify(String(wakeupWindowMaxUs))}: must be at least ${envOf('capture.wakeupWindowUs')} (${wakeupWindowUs})`);
+  }
+  if (raw.filter.pids.length > raw.capture.maxFollowedPids) {
+    const flag = 'filter.pids' in overrides ? overrideNames['filter.pids'] : undefined;
+    throw new ConfigError(`${flag ?? envOf('filter.pids')} names ${raw.filter.pids.length} process ids, more than ${envOf('capture.maxFollowedPids')}=${raw.capture.maxFollowedPids} holds`);
   }
   let exporter = raw.exporter;
   if (exporter.length === 0) {

@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { SensorConfig } from '../config.js';
 import type { StructLayout } from './layout.js';
 
 export interface LoadOptions {
@@ -12,6 +13,23 @@ export interface LoadOptions {
   eventRingBytes: number;
   /** 0: the kernel's adaptive wake-ups; else at most one wake-up per window, and a drain timer. */
   wakeupWindowUs?: number;
+  /** Entries of each in-flight table (ssl_calls_by_tid, go_calls_by_g, open/connect args). */
+  maxInflightCalls: number;
+  /** Entries of target_pids (configured pids and followed children). */
+  maxFollowedPids: number;
+}
+
+/** What load() takes from the configuration: the sensor and doctor load the same object. */
+export function loadOptions(selfPid: number, c: SensorConfig['capture']): LoadOptions {
+  return {
+    selfPid,
+    maxCaptureBytes: c.maxCaptureBytes,
+    tlsRingBytes: c.tlsRingBytes,
+    eventRingBytes: c.eventRingBytes,
+    wakeupWindowUs: c.wakeupWindowUs,
+    maxInflightCalls: c.maxInflightCalls,
+    maxFollowedPids: c.maxFollowedPids,
+  };
 }
 
 export interface TracepointAttachResult {

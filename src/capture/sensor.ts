@@ -11,6 +11,7 @@ import { decodeBatch } from './decode.js';
 import type { DecodeError } from './decode.js';
 import type { CaptureEvent, RawRecord, TlsDataEvent } from './events.js';
 import { ABI, KERNEL_COUNTER_NAMES, layoutMismatches } from './layout.js';
+import { loadOptions } from './native.js';
 import type { NativeBinding, NativeSensor } from './native.js';
 import { checkBtf, ensureTracefs, explainLoadError, PreflightError } from './preflight.js';
 import { BindWaitQueue } from './bind-wait.js';
@@ -138,13 +139,7 @@ export class CaptureSensor {
 
     const native = new this.binding.BpfSensor();
     try {
-      native.load({
-        selfPid: this.opts.selfPid,
-        maxCaptureBytes: this.opts.maxCaptureBytes,
-        tlsRingBytes: this.opts.tlsRingBytes,
-        eventRingBytes: this.opts.eventRingBytes,
-        wakeupWindowUs: this.opts.wakeupWindowUs,
-      });
+      native.load(loadOptions(this.opts.selfPid, this.opts));
     } catch (err) {
       throw new PreflightError(explainLoadError(err));
     }

@@ -5,7 +5,7 @@ import { returnSiteCount } from '../discovery/go-binary.js';
 import { TlsLibraryFinder } from '../discovery/tls-libraries.js';
 import type { TlsTarget } from '../discovery/tls-libraries.js';
 import { layoutMismatches } from '../capture/layout.js';
-import { loadNativeBinding } from '../capture/native.js';
+import { loadNativeBinding, loadOptions } from '../capture/native.js';
 import {
   BTF_PATH, TRACEFS, effectiveCapabilities, explainLoadError, missingCapabilities, pathExists, tracefsMounted,
 } from '../capture/preflight.js';
@@ -68,7 +68,7 @@ export async function runChecks(config: SensorConfig): Promise<Check[]> {
     });
     const native = new binding.BpfSensor();
     try {
-      native.load({ selfPid: process.pid, maxCaptureBytes: config.capture.maxCaptureBytes, tlsRingBytes: config.capture.tlsRingBytes, eventRingBytes: config.capture.eventRingBytes });
+      native.load(loadOptions(process.pid, config.capture));
       checks.push({ name: 'load eBPF programs', ok: true, detail: 'verified and loaded' });
     } catch (err) {
       checks.push({ name: 'load eBPF programs', ok: false, detail: explainLoadError(err).split('\n')[0] ?? '', fix: 'see the detail' });

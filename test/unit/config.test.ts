@@ -10,6 +10,8 @@ test('defaults', () => {
   assert.deepEqual(c.exporter, ['console']);
   assert.equal(c.otel.protocol, 'grpc');
   assert.equal(c.http.exchangeTimeoutMs, 30_000);
+  assert.equal(c.capture.maxInflightCalls, 16_384);
+  assert.equal(c.capture.maxFollowedPids, 65_536);
 });
 
 test('an OTLP endpoint variable makes otlp the default exporter; a list is allowed', () => {
@@ -25,6 +27,8 @@ test('environment variables and flag overrides', () => {
   assert.deepEqual(c.exporter, ['jsonl']);
   assert.equal(c.capture.maxCaptureBytes, 4096);
   assert.deepEqual(c.filter.pids, [12, 13]);
+  assert.equal(loadConfig({ OISP_MAX_INFLIGHT_CALLS: '2', OISP_MAX_FOLLOWED_PIDS: '1' }).capture.maxInflightCalls, 2);
+  assert.throws(() => loadConfig({ OISP_MAX_FOLLOWED_PIDS: '1' }, { 'filter.pids': '5,6' }, { 'filter.pids': '--pid' }), /^ConfigError: --pid names 2 process ids, more than OISP_MAX_FOLLOWED_PIDS=1 holds$/);
   assert.deepEqual(c.filter.comms, ['curl', 'python3']);
   assert.equal(c.filter.followChildren, false);
 });
@@ -44,6 +48,10 @@ test('a bad value is one line naming the variable, the value and what is allowed
     [{ OISP_SERVICE_NAMES: 'python3' }, /executable=service pairs/],
     [{ OISP_TLS_LIBRARIES: 'relative/lib.so' }, /^invalid OISP_TLS_LIBRARIES=.*absolute paths/],
     [{ OISP_CONFIG: '/nonexistent/oisp.json' }, /^cannot read OISP_CONFIG="\/nonexistent\/oisp.json"/],
+    [{ OISP_MAX_INFLIGHT_CALLS: '0' }, /^invalid OISP_MAX_INFLIGHT_CALLS="0": must be an integer from 1 to 1048576$/],
+    [{ OISP_MAX_INFLIGHT_CALLS: 'many' }, /^invalid OISP_MAX_INFLIGHT_CALLS="many": must be an integer from 1 to 1048576$/],
+    [{ OISP_MAX_FOLLOWED_PIDS: '4194305' }, /^invalid OISP_MAX_FOLLOWED_PIDS="4194305": must be an integer from 1 to 4194304$/],
+    [{ OISP_MAX_FOLLOWED_PIDS: '2', OISP_FILTER_PIDS: '1,2,3' }, /^OISP_FILTER_PIDS names 3 process ids, more than OISP_MAX_FOLLOWED_PIDS=2 holds$/],
   ];
   for (const [env, re] of cases) {
     assert.throws(() => loadConfig(env), (err: unknown) => err instanceof ConfigError && re.test(err.message) && !err.message.includes('\n'), JSON.stringify(env));

@@ -19,6 +19,8 @@ import { idleCapture, metricValue } from './metrics-text.js';
 /** Stands in for the loaded eBPF object: batches are handed in by the test; uprobes cannot be attached. */
 class RecordedKernel implements NativeSensor {
   onBatch: ((b: Buffer, ring: number) => void) | null = null;
+  /** What counters() reports, index = enum oisp_counter. */
+  kernelCounts: number[] = KERNEL_COUNTER_NAMES.map(() => 0);
   load(): void {}
   attachTracepoints(): TracepointAttachResult[] {
     return [];
@@ -35,7 +37,7 @@ class RecordedKernel implements NativeSensor {
   setTargetPid(): void {}
   setTargetComm(): void {}
   counters(): number[] {
-    return KERNEL_COUNTER_NAMES.map(() => 0);
+    return this.kernelCounts;
   }
   start(onBatch: (b: Buffer, ring: number) => void): void {
     this.onBatch = onBatch;
@@ -51,9 +53,11 @@ describe('capture-layer counters reach /metrics', () => {
   let sensor: CaptureSensor;
   const value = (name: string): number => metricValue({ status: sensor.status(), telemetry: null, export: null, outputDropped: 0 }, name);
   const feed = (records: Buffer[]): void => kernel.onBatch!(batch(records), 0);
+  let constants: Record<string, number>;
 
   before(async () => {
     const real = loadNativeBinding();
+    constants = real.abiConstants();
     const binding: NativeBinding = { BpfSensor: class { constructor() { return kernel; } } as unknown as NativeBinding['BpfSensor'], abiLayout: () => real.abiLayout(), abiConstants: () => real.abiConstants() };
     const config = loadConfig({});
     sensor = new CaptureSensor(binding, {
@@ -85,6 +89,16 @@ describe('capture-layer counters reach /metrics', () => {
     assert.equal(value('user_batches'), 1);
     assert.equal(value('user_records'), 1);
     assert.equal(value('user_malformed_records'), 2);
+  });
+
+  test('kernel_*: every counter of enum oisp_counter is in /metrics by name, with its own value', () => {
+    assert.equal(KERNEL_COUNTER_NAMES.length, constants.OISP_CNT_MAX, 'a name for each counter the kernel keeps');
+    kernel.kernelCounts = KERNEL_COUNTER_NAMES.map((_, i) => 100 + i);
+    try {
+      KERNEL_COUNTER_NAMES.forEach((name, i) => assert.equal(value(`kernel_${name}`), 100 + i, name));
+    } finally {
+      kernel.kernelCounts = KERNEL_COUNTER_NAMES.map(() => 0);
+    }
   });
 
   test('tls_incomplete_calls: a chunk whose user buffer could not be read; one chunk of two', () => {
