@@ -36,7 +36,7 @@ export class BindWaitQueue {
 
   /** True when events of this connection are waiting (later ones must queue behind them). */
   isHolding(key: string): boolean {
-    return this.byConn.has(key);
+    return this.count > 0 && this.byConn.has(key);
   }
 
   hold(key: string, event: TlsDataEvent): void {

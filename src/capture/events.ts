@@ -42,6 +42,8 @@ export interface TlsChunk extends EventOrigin {
 export interface TlsDataEvent extends EventOrigin {
   type: 'tls.data';
   connId: bigint;
+  /** connKey(pid, connId), made once: every stage after decoding keys its tables by it. */
+  connKey: string;
   fd: number;
   direction: TlsDirection;
   func: TlsFunction;

@@ -315,18 +315,17 @@ export class CaptureSensor {
 
   /** TLS data goes on once its socket is known, or waits briefly for the binding. */
   private deliverTls(e: TlsDataEvent): void {
-    const key = BindWaitQueue.key(e.pid, e.connId);
     // The binding travels on the other ring and may not have been read yet.
-    const known = this.connections.lookup(e.pid, e.connId, e.fd);
-    if (this.bindWait.isHolding(key) || !known || (!known.remote && !known.local)) {
-      this.bindWait.hold(key, e);
+    const known = this.connections.lookup(e.pid, e.connKey, e.fd);
+    if (this.bindWait.isHolding(e.connKey) || !known || (!known.remote && !known.local)) {
+      this.bindWait.hold(e.connKey, e);
       return;
     }
     this.emitTls(e, known);
   }
 
   /** `socket`: what deliverTls just looked up; events released by the bind wait look again. */
-  private emitTls(e: TlsDataEvent, socket = this.connections.lookup(e.pid, e.connId, e.fd)): void {
+  private emitTls(e: TlsDataEvent, socket = this.connections.lookup(e.pid, e.connKey, e.fd)): void {
     e.socket = socket;
     this.onEvent(e);
   }

@@ -3,6 +3,7 @@
 // call is being assembled; a new call on that thread closes the previous one
 // (as incomplete, when chunks were lost).
 import type { TlsChunk, TlsDataEvent } from './events.js';
+import { connKey } from './events.js';
 import { ABI } from './layout.js';
 
 interface PendingCall {
@@ -89,7 +90,7 @@ export class TlsAssembler {
     return {
       type: 'tls.data',
       pid: c.pid, tid: c.tid, uid: c.uid, comm: c.comm, tsNs: c.tsNs,
-      connId: c.connId, fd: c.fd, direction: c.direction, func: c.func,
+      connId: c.connId, connKey: connKey(c.pid, c.connId), fd: c.fd, direction: c.direction, func: c.func,
       totalLen: c.totalLen, data, truncated: c.truncated, incomplete, socket: null,
     };
   }

@@ -5,7 +5,7 @@ import { connKey } from '../capture/events.js';
 import type { CaptureEvent, SocketAddress, SocketCorrelation } from '../capture/events.js';
 import { BoundedLru } from '../util/lru.js';
 
-export interface SocketInfo {
+export interface SocketInfo extends SocketCorrelation {
   local: SocketAddress | null;
   remote: SocketAddress | null;
   /** Which event told us. */
@@ -14,8 +14,14 @@ export interface SocketInfo {
 
 export type Correlation = SocketCorrelation;
 
+/** One number for (pid, fd): pids are below 2^22 and fds below 2^31, so the product stays exact. */
+function socketKey(pid: number, fd: number): number {
+  return pid * 0x8000_0000 + fd;
+}
+
 export class ConnectionTable {
-  private readonly sockets: BoundedLru<string, SocketInfo>;
+  /** By socketKey(pid, fd). */
+  private readonly sockets: BoundedLru<number, SocketInfo>;
   private readonly fdByConn: BoundedLru<string, number>;
 
   constructor(capacity = 65536) {
@@ -36,15 +42,15 @@ export class ConnectionTable {
     switch (e.type) {
       case 'network.connect':
         if (e.result === 0 || e.result === -115) {
-          this.sockets.set(`${e.pid}:${e.fd}`, { local: e.local, remote: e.remote, source: 'connect' });
+          this.sockets.set(socketKey(e.pid, e.fd), { fd: e.fd, local: e.local, remote: e.remote, source: 'connect' });
         }
         return;
       case 'network.accept':
-        this.sockets.set(`${e.pid}:${e.fd}`, { local: e.local, remote: e.remote, source: 'accept' });
+        this.sockets.set(socketKey(e.pid, e.fd), { fd: e.fd, local: e.local, remote: e.remote, source: 'accept' });
         return;
       case 'tls.bind':
         this.fdByConn.set(connKey(e.pid, e.connId), e.fd);
-        this.sockets.set(`${e.pid}:${e.fd}`, { local: e.local, remote: e.remote, source: 'tls.bind' });
+        this.sockets.set(socketKey(e.pid, e.fd), { fd: e.fd, local: e.local, remote: e.remote, source: 'tls.bind' });
         return;
       case 'network.close':
         // Kept: the connection's last TLS bytes travel on the other ring and
@@ -59,14 +65,15 @@ export class ConnectionTable {
     }
   }
 
-  /** The socket of an SSL connection, when known. */
-  lookup(pid: number, connId: bigint, fd: number): Correlation | null {
-    const key = connKey(pid, connId);
+  /**
+   * The socket of an SSL connection (key: connKey(pid, connId)), when known.
+   * The result is shared with the table: read it, never change it.
+   */
+  lookup(pid: number, key: string, fd: number): Correlation | null {
     let useFd = fd;
     if (useFd < 0) useFd = this.fdByConn.get(key) ?? -1;
     else if (this.fdByConn.get(key) !== useFd) this.fdByConn.set(key, useFd);
     if (useFd < 0) return null;
-    const s = this.sockets.get(`${pid}:${useFd}`);
-    return { fd: useFd, local: s?.local ?? null, remote: s?.remote ?? null };
+    return this.sockets.get(socketKey(pid, useFd)) ?? { fd: useFd, local: null, remote: null };
   }
 }

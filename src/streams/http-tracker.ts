@@ -123,7 +123,7 @@ export class HttpTracker {
   }
 
   onTls(e: CorrelatedTls): void {
-    const key = connKey(e.pid, e.connId);
+    const key = e.connKey;
     let t = this.conns.get(key);
     if (t === 'other') return;
     if (!t) {

@@ -31,6 +31,9 @@ test('environment variables and flag overrides', () => {
   assert.throws(() => loadConfig({ OISP_MAX_FOLLOWED_PIDS: '1' }, { 'filter.pids': '5,6' }, { 'filter.pids': '--pid' }), /^ConfigError: --pid names 2 process ids, more than OISP_MAX_FOLLOWED_PIDS=1 holds$/);
   assert.deepEqual(c.filter.comms, ['curl', 'python3']);
   assert.equal(c.filter.followChildren, false);
+  assert.equal(loadConfig({ OISP_WAKEUP_WINDOW_US: '100', OISP_WAKEUP_WINDOW_MAX_US: '100' }).capture.wakeupWindowMaxUs, 100);
+  assert.throws(() => loadConfig({ OISP_WAKEUP_WINDOW_US: '500', OISP_WAKEUP_WINDOW_MAX_US: '400' }), /^ConfigError: invalid OISP_WAKEUP_WINDOW_MAX_US="400": must be at least OISP_WAKEUP_WINDOW_US \(500\)$/);
+  assert.equal(loadConfig({ OISP_WAKEUP_WINDOW_US: '0', OISP_WAKEUP_WINDOW_MAX_US: '1' }).capture.wakeupWindowUs, 0, 'no window: the maximum does not matter');
 });
 
 test('a bad value is one line naming the variable, the value and what is allowed', () => {

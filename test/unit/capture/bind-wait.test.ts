@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BindWaitQueue } from '../../../src/capture/bind-wait.js';
+import { connKey } from '../../../src/capture/events.js';
 import type { TlsDataEvent } from '../../../src/capture/events.js';
 
 function ev(connId: bigint, text: string): TlsDataEvent {
   return {
-    type: 'tls.data', pid: 1, tid: 1, uid: 0, comm: 'node', tsNs: 1n, connId, fd: -1, direction: 'write',
+    type: 'tls.data', pid: 1, tid: 1, uid: 0, comm: 'node', tsNs: 1n, connId, connKey: connKey(1, connId), fd: -1, direction: 'write',
     func: 'SSL_write', totalLen: text.length, data: Buffer.from(text), truncated: false, incomplete: false, socket: null,
   };
 }

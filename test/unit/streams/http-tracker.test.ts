@@ -3,6 +3,7 @@
 // be handled before the connection's last — or first — bytes.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { connKey } from '../../../src/capture/events.js';
 import type { CorrelatedTls } from '../../../src/capture/sensor.js';
 import type { HttpExchangeRecord } from '../../../src/export/http-span.js';
 import { HttpTracker } from '../../../src/streams/http-tracker.js';
@@ -13,7 +14,7 @@ const CONN = 0x5555n;
 function tls(direction: 'write' | 'read', text: string, tsNs: bigint, pid = PID): CorrelatedTls {
   const data = Buffer.from(text);
   return {
-    type: 'tls.data', pid, tid: pid, uid: 0, comm: 'curl', tsNs, connId: CONN, fd: 5, direction, func: 'SSL_write',
+    type: 'tls.data', pid, tid: pid, uid: 0, comm: 'curl', tsNs, connId: CONN, connKey: connKey(pid, CONN), fd: 5, direction, func: 'SSL_write',
     totalLen: data.length, data, truncated: false, incomplete: false, socket: null,
   };
 }
