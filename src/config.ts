@@ -211,7 +211,7 @@ const schema = {
       env: 'OISP_WAKEUP_WINDOW_US',
     },
     wakeupWindowMaxUs: {
-      doc: 'The window the sensor widens to as its event loop gets busy (from 15% busy, reached at 45%), so that under heavy load records come in larger batches for fewer wake-ups; latency then grows to about this. Equal to OISP_WAKEUP_WINDOW_US: a fixed window.',
+      doc: 'The window the sensor widens to as its event loop gets busy (from 20% busy, reached at 40%), so that under heavy load records come in larger batches for fewer wake-ups; latency then grows to about this. Equal to OISP_WAKEUP_WINDOW_US: a fixed window.',
       format: integerFormat(1, 100_000),
       default: 2000,
       env: 'OISP_WAKEUP_WINDOW_MAX_US',

@@ -18,8 +18,8 @@ export interface ModerationSettings {
 }
 
 /** Below this utilization the window is the shortest, above HIGH the widest. */
-export const LOW_UTILIZATION = 0.15;
-export const HIGH_UTILIZATION = 0.45;
+export const LOW_UTILIZATION = 0.2;
+export const HIGH_UTILIZATION = 0.4;
 /** Weight of the newest sample in the smoothed utilization. */
 const SMOOTHING = 0.5;
 /** A new window is applied only when it differs this much (relative) from the current one. */

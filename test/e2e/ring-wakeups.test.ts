@@ -28,7 +28,7 @@ describe('ring wake-ups', () => {
 
   for (const windowUs of [0, 100_000]) {
     test(`OISP_WAKEUP_WINDOW_US=${windowUs}: every record of a short burst arrives, the last ones included`, T, async () => {
-      const sensor = await startSensor(['--comm', progs.comm('curl')], { env: { OISP_WAKEUP_WINDOW_US: String(windowUs) } });
+      const sensor = await startSensor(['--comm', progs.comm('curl')], { env: { OISP_WAKEUP_WINDOW_US: String(windowUs), OISP_WAKEUP_WINDOW_MAX_US: String(Math.max(1, windowUs)) } });
       try {
         // Two requests far apart: the second burst starts after the sensor went idle again.
         for (const round of [1, 2]) {
