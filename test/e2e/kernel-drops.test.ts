@@ -1,12 +1,14 @@
 // End to end, real kernel: a ring buffer that fills is counted where an
-// operator looks (/metrics, kernel_event_ring_full), and the sensor carries on:
-// a burst of 50,000 file opens against the smallest event ring (64 KiB) must
-// overflow it, and a process started after the burst is still reported.
+// operator looks (/metrics, kernel_event_ring_full / kernel_tls_ring_full), and
+// the sensor carries on: a burst of 50,000 file opens against the smallest
+// event ring (64 KiB) must overflow it, and a process started after the burst
+// is still reported; a 1 MiB HTTPS download into the smallest TLS ring, read
+// only every 100 ms, must overflow that one, and a later request is still seen.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { namedPrograms, startSensor } from '../helpers/sensor-process.js';
 import { readMetrics, until } from '../helpers/sensor-health.js';
-import { freePort, runCommand } from '../helpers/tls-fixtures.js';
+import { freePort, runCommand, startNginx } from '../helpers/tls-fixtures.js';
 
 const BURST = `import os
 for _ in range(50000):
@@ -35,4 +37,30 @@ test('a full event ring is counted in /metrics, and later events still arrive', 
   const m = await readMetrics(healthPort);
   assert.ok((m.kernel_event_ring_full ?? 0) > 0);
   assert.equal(m.kernel_tls_ring_full, 0, 'the TLS ring is separate and did not fill');
+});
+
+test('a full TLS ring is counted in /metrics, and a later request is still captured', { timeout: 120_000 }, async (t) => {
+  const nginx = await startNginx();
+  t.after(() => nginx.stop());
+  const progs = await namedPrograms({ curl: '/usr/bin/curl' });
+  t.after(() => progs.cleanup());
+  const healthPort = await freePort();
+  // A fixed 100 ms wake-up window: the first record wakes the sensor, the rest
+  // of the download lands in a 64 KiB ring nobody reads for 100 ms.
+  const window = '100000';
+  const sensor = await startSensor(['--comm', progs.comm('curl')], {
+    env: { OISP_TLS_RING_BYTES: '65536', OISP_WAKEUP_WINDOW_US: window, OISP_WAKEUP_WINDOW_MAX_US: window, OISP_HEALTH_ADDR: `127.0.0.1:${healthPort}` },
+  });
+  t.after(() => sensor.stop());
+  assert.equal((await readMetrics(healthPort)).kernel_tls_ring_full, 0, 'nothing dropped before the download');
+
+  const big = await runCommand(progs.path('curl'), ['-sk', '--http1.1', '-o', '/dev/null', `${nginx.url}/bytes/1048576`]);
+  assert.equal(big.code, 0, big.stderr.toString());
+  await until('kernel_tls_ring_full counted', async () => ((await readMetrics(healthPort)).kernel_tls_ring_full ?? 0) > 0, 10_000);
+
+  const later = await runCommand(progs.path('curl'), ['-sk', '--http1.1', `${nginx.url}/`]);
+  assert.equal(later.stdout.toString(), 'hello\n');
+  const response = await sensor.waitFor('the later response', (e) => e.type === 'tls.data' && e.pid === later.pid && e.direction === 'read', 15_000);
+  assert.match(Buffer.from(String(response.data), 'base64').toString('latin1'), /^HTTP\/1\.1 200/);
+  assert.equal((await readMetrics(healthPort)).kernel_event_ring_full, 0, 'the event ring is separate and did not fill');
 });
