@@ -9,7 +9,7 @@
 // spans (a test checks it), so collectors see no difference.
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { IExportTraceServiceResponse, ISerializer } from '@opentelemetry/otlp-transformer';
-import type { AttributeValue, Attributes } from '@opentelemetry/api';
+import type { AttributeValue, Attributes, SpanContext } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
@@ -93,6 +93,19 @@ function writeAnyValue(w: ProtoWriter, v: AttributeValue | undefined | null): vo
   // null/undefined: an empty AnyValue, as the SDK writes it
 }
 
+/** trace_id, span_id and trace_state: fields 1–3 of both Span and Span.Link. */
+function writeContext(w: ProtoWriter, ctx: SpanContext): void {
+  w.tag(1, 2);
+  w.hex(ctx.traceId);
+  w.tag(2, 2);
+  w.hex(ctx.spanId);
+  const traceState = ctx.traceState?.serialize();
+  if (traceState) {
+    w.tag(3, 2);
+    w.string(traceState);
+  }
+}
+
 /** Span.flags: the W3C trace flags, and whether the parent (or linked) context is remote. */
 function spanFlags(traceFlags: number, isRemote: boolean | undefined): number {
   return (traceFlags & 0xff) | HAS_IS_REMOTE | (isRemote ? IS_REMOTE : 0);
@@ -124,15 +137,7 @@ export class SpanEncoder {
     const ctx = span.spanContext();
     w.tag(2, 2); // ScopeSpans.spans
     const body = w.begin();
-    w.tag(1, 2);
-    w.hex(ctx.traceId);
-    w.tag(2, 2);
-    w.hex(ctx.spanId);
-    const traceState = ctx.traceState?.serialize();
-    if (traceState) {
-      w.tag(3, 2);
-      w.string(traceState);
-    }
+    writeContext(w, ctx);
     const parent = span.parentSpanContext;
     if (parent?.spanId) {
       w.tag(4, 2);
@@ -166,15 +171,7 @@ export class SpanEncoder {
     for (const link of span.links) {
       w.tag(13, 2);
       const l = w.begin();
-      w.tag(1, 2);
-      w.hex(link.context.traceId);
-      w.tag(2, 2);
-      w.hex(link.context.spanId);
-      const linkState = link.context.traceState?.serialize();
-      if (linkState) {
-        w.tag(3, 2);
-        w.string(linkState);
-      }
+      writeContext(w, link.context);
       if (link.attributes) this.attributes.write(w, link.attributes, 4);
       w.tag(5, 0);
       w.uint32(link.droppedAttributesCount ?? 0);

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { TraceFlags } from '@opentelemetry/api';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
-import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { CollectSpans } from '../../helpers/collect-spans.js';
 import type { SpanAttributes, SpanSpec } from '../../../src/export/http-span.js';
 import { OtelPipeline } from '../../../src/export/otel-pipeline.js';
 import { EncodedSpanSerializer, SpanEncoder } from '../../../src/export/otlp-span-encoder.js';
@@ -11,19 +12,6 @@ import { ProtoWriter } from '../../../src/export/proto-writer.js';
 import { MonotonicClock } from '../../../src/util/clock.js';
 import { FUZZ_SEED } from '../fuzz/fuzz-kit.js';
 
-class Collect implements SpanProcessor {
-  spans: ReadableSpan[] = [];
-  onStart(): void {}
-  onEnd(s: ReadableSpan): void {
-    this.spans.push(s);
-  }
-  forceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  shutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 const clock = new MonotonicClock();
 
@@ -63,7 +51,7 @@ const resources = fc.array(fc.dictionary(fc.string({ minLength: 1, maxLength: 20
 test('spans encoded one at a time give the bytes of the SDK serializer, for any attributes, events, parents and resources', () => {
   fc.assert(
     fc.property(resources, fc.array(fc.tuple(fc.nat(), spanSpec), { minLength: 1, maxLength: 20 }), (res, specs) => {
-      const out = new Collect();
+      const out = new CollectSpans();
       const pipeline = new OtelPipeline([out], [], clock);
       for (const [i, s] of specs) pipeline.emitSpan(100 + (i % res.length), res[i % res.length] ?? {}, s);
       if (out.spans.length === 0) return;
@@ -74,7 +62,7 @@ test('spans encoded one at a time give the bytes of the SDK serializer, for any 
 });
 
 test('a span larger than what is left of the slab, and many spans over several slabs, still encode exactly', () => {
-  const out = new Collect();
+  const out = new CollectSpans();
   const pipeline = new OtelPipeline([out], [], clock);
   const big = { 'http.request.header.x': 'y'.repeat(300_000) };
   for (let i = 0; i < 900; i++) {

@@ -4,25 +4,13 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/ap
 import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
-import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { CollectSpans } from '../../helpers/collect-spans.js';
 import type { SpanSpec } from '../../../src/export/http-span.js';
 import { OtelPipeline, SCOPE_NAME, SCOPE_VERSION } from '../../../src/export/otel-pipeline.js';
 import { SpanIdSource, toHrTime } from '../../../src/export/span-record.js';
 import { MonotonicClock } from '../../../src/util/clock.js';
 
-class Collect implements SpanProcessor {
-  spans: ReadableSpan[] = [];
-  onStart(): void {}
-  onEnd(s: ReadableSpan): void {
-    this.spans.push(s);
-  }
-  forceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  shutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 const clock = new MonotonicClock();
 const resourceAttrs = { 'service.name': 'curl', 'process.pid': 42, 'host.name': 'h' };
@@ -49,13 +37,13 @@ function otlpJson(spans: ReadableSpan[], blankIds: boolean): unknown {
 }
 
 test('a finished span serialises to the same OTLP as the SDK span it replaces', () => {
-  const out = new Collect();
+  const out = new CollectSpans();
   const pipeline = new OtelPipeline([out], [], clock);
   pipeline.emitSpan(42, resourceAttrs, spec());
   const ours = out.spans[0];
   assert.ok(ours);
 
-  const sdk = new Collect();
+  const sdk = new CollectSpans();
   const tracer = new BasicTracerProvider({ resource: resourceFromAttributes(resourceAttrs), spanProcessors: [sdk] }).getTracer(SCOPE_NAME, SCOPE_VERSION);
   const s = spec();
   const ctx = trace.setSpanContext(ROOT_CONTEXT, { ...parent, isRemote: true });
@@ -70,7 +58,7 @@ test('a finished span serialises to the same OTLP as the SDK span it replaces', 
 });
 
 test('sampling follows the SDK default: an unsampled remote parent makes no span, and is counted', () => {
-  const out = new Collect();
+  const out = new CollectSpans();
   const pipeline = new OtelPipeline([out], [], clock);
   pipeline.emitSpan(42, resourceAttrs, spec({ parent: { ...parent, traceFlags: 0 } }));
   pipeline.emitSpan(42, resourceAttrs, spec({ parent: null, status: { code: 'unset' } }));
@@ -97,7 +85,7 @@ test('span ids are 16/32 hex digits, never all zero, and do not repeat', () => {
 });
 
 test('a span whose end precedes its start is clamped to zero length', () => {
-  const out = new Collect();
+  const out = new CollectSpans();
   new OtelPipeline([out], [], clock).emitSpan(1, resourceAttrs, spec({ endNs: 1n }));
   assert.deepEqual(out.spans[0]?.duration, [0, 0]);
   assert.deepEqual(out.spans[0]?.endTime, out.spans[0]?.startTime);
