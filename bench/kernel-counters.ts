@@ -62,7 +62,7 @@ export async function readKernelCounters(pid: number): Promise<Record<string, nu
 }
 
 /** The kernel counters that mean a record or a call was lost. */
-export const DROP_COUNTERS = ['tls_ring_full', 'event_ring_full', 'ssl_calls_table_full', 'tls_read_failed', 'syscall_args_table_full', 'target_pids_full'];
+export const DROP_COUNTERS = ['tls_ring_full', 'event_ring_full', 'ssl_calls_table_full', 'tls_read_failed', 'syscall_args_table_full', 'target_pids_full', 'go_calls_table_full'];
 
 /** `name=value` for each of `names` above zero, or "none". */
 export function nonZero(record: Record<string, number>, names: readonly string[]): string {

@@ -618,7 +618,7 @@ function printRateTables(
   out('   exchanges made: 2 per wrk request (wrk is the client, nginx the server, both traced); spans exported: what the');
   out('   OTLP exporter delivered to the sink (or the spans written, with BENCH_SENSOR_EXPORT=jsonl), warm-up + measured.');
   out('   kernel drops: tls_ring_full, event_ring_full, ssl_calls_table_full, tls_read_failed, syscall_args_table_full,');
-  out('   target_pids_full; read by bpftool from the sensor\'s "counters" map after the measured run, and as the sensor logs them.');
+  out('   target_pids_full, go_calls_table_full; read by bpftool from the sensor\'s "counters" map after the measured run, and as the sensor logs them.');
   out();
 }
 
