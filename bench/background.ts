@@ -301,3 +301,44 @@ export async function startSensor(cleanup: Cleanup, otlpEndpoint?: string, extra
     },
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Capture only: the sensor's kernel side, records dropped in JavaScript
+
+/** The widest wake-up window the sensor moderates to (its default OISP_WAKEUP_WINDOW_MAX_US), fixed here. */
+export const CAPTURE_ONLY_WINDOW_US = 2000;
+
+export interface CaptureOnlyRun {
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * bench/capture-only.ts: the sensor's probes and rings with every batch dropped. Its window is
+ * fixed at the sensor's widest (a process that does nothing never gets busy enough to widen it),
+ * so the row is the least the kernel side and the wake-ups cost.
+ */
+export async function startCaptureOnly(cleanup: Cleanup): Promise<CaptureOnlyRun> {
+  const script = new URL('./capture-only.js', import.meta.url).pathname;
+  const window = String(CAPTURE_ONLY_WINDOW_US);
+  const env = { ...process.env, OISP_WAKEUP_WINDOW_US: window, OISP_WAKEUP_WINDOW_MAX_US: window };
+  const child = start(process.execPath, [script], ['ignore', 'ignore', 'pipe'], 'capture-only', env);
+  const stop = async (): Promise<void> => {
+    await child.stop('SIGTERM');
+  };
+  const unregister = cleanup.add(stop);
+  try {
+    await child.waitUntil(() => /^ready$/m.test(child.stderr), 'ready');
+  } catch (err) {
+    unregister();
+    await stop();
+    throw err;
+  }
+  return {
+    pid: child.pid,
+    stop: async () => {
+      unregister();
+      await stop();
+    },
+  };
+}

@@ -1,10 +1,11 @@
 // `npm run bench`: what the sensor costs a busy HTTPS client/server pair on this machine.
 //
-// wrk drives nginx over TLS with keep-alive connections, and each workload is measured in four
+// wrk drives nginx over TLS with keep-alive connections, and each workload is measured in five
 // configurations, one after the other, every figure and ratio from this one run:
 //   baseline        nothing attached;
 //   floor           bpftrace with do-nothing uprobes + uretprobes on the SSL functions of the
 //                   library both wrk and nginx use: what any uprobe-based sensor pays;
+//   capture only    the sensor's probes and rings, every record dropped in JavaScript (bench/capture-only.ts);
 //   sensor          `oisp-sensor run --format otlp` exporting to a sink here (BENCH_SENSOR_EXPORT=jsonl:
 //                   JSON lines to /dev/null);
 //   baseline again  nothing attached, to show how much the machine drifted during the run.
@@ -12,7 +13,7 @@
 
 import os from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import { BPFTRACE_BIN, Cleanup, SETTLE_MS, SSL_FUNCTIONS, startCallCounter, startFloor, startSensor } from './background.js';
+import { BPFTRACE_BIN, CAPTURE_ONLY_WINDOW_US, Cleanup, SETTLE_MS, SSL_FUNCTIONS, startCallCounter, startCaptureOnly, startFloor, startSensor } from './background.js';
 import type { SensorCounters } from './background.js';
 import { DROP_COUNTERS, nonZero, readKernelCounters } from './kernel-counters.js';
 import { USER_DROPS } from './loss.js';
@@ -160,8 +161,8 @@ function readSettings(): Settings {
 // ---------------------------------------------------------------------------------------------
 // One measurement
 
-type ConfigName = 'baseline' | 'floor' | 'sensor' | 'baseline again';
-const CONFIGS: readonly ConfigName[] = ['baseline', 'floor', 'sensor', 'baseline again'];
+type ConfigName = 'baseline' | 'floor' | 'capture only' | 'sensor' | 'baseline again';
+const CONFIGS: readonly ConfigName[] = ['baseline', 'floor', 'capture only', 'sensor', 'baseline again'];
 
 interface Measurement {
   workload: Workload;
@@ -175,7 +176,7 @@ interface Measurement {
   machineCpu: number;
   /** Machine CPU minus wrk, nginx workers, sensor and this process: someone else's load. */
   otherCpu: number;
-  /** The sensor's own CPU seconds (its node process, all threads), sensor runs only. */
+  /** The sensor's own CPU seconds (its node process, all threads; the capture-only process in that row), sensor rows only. */
   sensorCpu: number | null;
   /** Printed by the sensor when it stopped: covers warm-up and measured window. */
   counters: SensorCounters | null;
@@ -255,13 +256,15 @@ async function measure(ctx: Context, workload: Workload, config: ConfigName): Pr
   if (floor) ctx.floorBody = floor.body;
   const sensor = config === 'sensor' ? await startSensor(cleanup, ctx.sink?.endpoint) : null;
   if (sensor) ctx.sensorReady = sensor.readyLine;
+  const captureOnly = config === 'capture only' ? await startCaptureOnly(cleanup) : null;
+  const sensorPid = sensor?.pid ?? captureOnly?.pid ?? null;
   let counters: SensorCounters | null = null;
   try {
     const warmup = await wrk.run({ ...load, seconds: settings.warmupSeconds });
     const workers = await nginx.workerPids();
     const sample = async (): Promise<number[]> => {
       const [nginxT, machineT, sensorT, self] = await Promise.all([
-        ticksOf(workers), machineBusyTicks(), sensor ? processTicks(sensor.pid) : 0, selfTicks(),
+        ticksOf(workers), machineBusyTicks(), sensorPid !== null ? processTicks(sensorPid) : 0, selfTicks(),
       ]);
       return [nginxT, machineT, sensorT, self.reapedChildren, self.own];
     };
@@ -271,7 +274,7 @@ async function measure(ctx: Context, workload: Workload, config: ConfigName): Pr
     const after = await sample();
     const secs = (i: number): number => ((after[i] ?? 0) - (before[i] ?? 0)) / ctx.ticksPerSecond;
     const [nginxCpu, machineCpu, sensorCpu, wrkCpu, benchCpu] = [0, 1, 2, 3, 4].map(secs) as [number, number, number, number, number];
-    const ours = new Set([floor?.pid ?? -1, sensor?.pid ?? -1]);
+    const ours = new Set([floor?.pid ?? -1, sensorPid ?? -1]);
     const foreign = union(foreignBefore, await foreignBpfHolders(ours));
     const mapCounters = sensor
       ? await readKernelCounters(sensor.pid).catch((err: unknown) => `cannot read: ${(err as Error).message}`)
@@ -279,12 +282,13 @@ async function measure(ctx: Context, workload: Workload, config: ConfigName): Pr
     if (sensor) counters = await sensor.stop();
     return {
       workload, config, warmup, measured,
-      nginxCpu, wrkCpu, machineCpu, sensorCpu: sensor ? sensorCpu : null,
+      nginxCpu, wrkCpu, machineCpu, sensorCpu: sensorPid !== null ? sensorCpu : null,
       otherCpu: machineCpu - nginxCpu - wrkCpu - sensorCpu - benchCpu,
       counters, mapCounters, foreign,
     };
   } finally {
     await floor?.stop();
+    await captureOnly?.stop();
     if (sensor && !counters) await sensor.stop().catch(() => undefined);
     await delay(SETTLE_MS);
   }
@@ -368,10 +372,12 @@ function ratioTable(ms: readonly Measurement[], workloads: readonly Workload[]):
       ? { rps: (first.rps + again.rps) / 2, p50: (first.p50 + again.p50) / 2, p99: (first.p99 + again.p99) / 2 }
       : first;
     const floor = get('floor');
+    const capture = get('capture only');
     const sensor = get('sensor');
     const pairs: [string, Figures | undefined, Figures | undefined][] = [
       ['floor / baseline', floor, base],
       ['sensor / baseline', sensor, base],
+      ['capture only / floor', capture, floor],
       ['sensor / floor', sensor, floor],
       ['drift: baseline again / baseline', again, first],
     ];
@@ -574,6 +580,7 @@ function printRateTables(
   const how = sink
     ? `run --format otlp, OTLP/gRPC to a sink in the bench process that decodes nothing (${num(sink.received.traces.requests)} trace exports, ${num(sink.received.traces.bytes)} bytes received)`
     : 'run --format jsonl > /dev/null';
+  out(`capture only: node dist/bench/capture-only.js, the sensor's probes and rings with every batch dropped as it reaches JavaScript, wake-up window fixed at ${num(CAPTURE_ONLY_WINDOW_US)} µs (the sensor's widest): what capture costs before decoding`);
   out(`sensor: node dist/src/cli/main.js ${how}; it said "${ctx.sensorReady ?? '?'}"`);
   out();
   out('1. HTTPS request rate and latency (wrk figures), and CPU over the measured window: wrk, nginx (worker), sensor');

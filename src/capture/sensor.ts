@@ -35,6 +35,11 @@ export interface CaptureOptions extends CaptureSettings {
   procRoot?: string;
   /** Cap of the socket table (OISP_MAX_SOCKETS). */
   maxSockets?: number;
+  /**
+   * Drop every batch as it reaches JavaScript (the benchmark's "capture only" row:
+   * what the probes, rings and wake-ups cost before any decoding). Never set by the CLI.
+   */
+  discardRecords?: boolean;
 }
 
 /** A TLS call with the socket it belongs to, when known. */
@@ -284,6 +289,7 @@ export class CaptureSensor {
 
   private onBatch(batch: Buffer, ring: number): void {
     this.counters.batches++;
+    if (this.opts.discardRecords) return;
     // Below 2^53 ns (104 days of uptime) the Number is exact; a bigint per record would allocate.
     this.batchNowNs = Number(process.hrtime.bigint());
     try {
