@@ -11,18 +11,19 @@ import type { TlsDataEvent } from '../src/capture/events.js';
 import { TlsAssembler } from '../src/capture/tls-assembler.js';
 import { DEFAULT_REDACTED_HEADERS, httpSpan } from '../src/export/http-span.js';
 import { OtelPipeline } from '../src/export/otel-pipeline.js';
-import { EncodedSpanSerializer, SpanEncoder } from '../src/export/otlp-span-encoder.js';
-import type { EncodedSpan } from '../src/export/otlp-span-encoder.js';
+import { EncodedRequestSerializer } from '../src/export/otlp-encoding.js';
+import type { EncodedRecord } from '../src/export/otlp-encoding.js';
+import { SpanEncoder } from '../src/export/otlp-span-encoder.js';
 import { HttpTracker } from '../src/streams/http-tracker.js';
 import { MonotonicClock } from '../src/util/clock.js';
 import { batch, tlsRecord } from '../test/helpers/records.js';
 
 /** Collects ended spans and, when asked, encodes each one and puts a request together every 512, as the OTLP exporter does. */
 class SerialisingProcessor implements SpanProcessor {
-  private encoded: EncodedSpan[] = [];
+  private encoded: EncodedRecord[] = [];
   private waiting = 0;
   private readonly encoder = new SpanEncoder();
-  private readonly serializer = new EncodedSpanSerializer();
+  private readonly serializer = new EncodedRequestSerializer<undefined>(() => undefined);
   bytes = 0;
   spans = 0;
   onStart(): void {}

@@ -5,7 +5,7 @@
 // ring-buffer batch is being turned into spans (thousands in one turn of the
 // event loop) everything past their queue size was dropped without a count.
 // Here the queue is bounded too, and what it drops is counted.
-import type { ReadableLogRecord, LogRecordProcessor } from '@opentelemetry/sdk-logs';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Exporting } from './retry-export.js';
 import type { BatchSettings } from './exporters.js';
@@ -74,7 +74,7 @@ export class Batcher<T> {
   }
 }
 
-/** Batches each span as it ends, as it is or turned into what the exporter takes (e.g. its OTLP bytes, see otlp-span-encoder.ts). */
+/** Batches each span as it ends, as it is or turned into what the exporter takes (its OTLP bytes, see otlp-encoding.ts). */
 export class BatchSpanProcessor<E> implements SpanProcessor {
   constructor(
     readonly batcher: Batcher<E>,
@@ -92,10 +92,21 @@ export class BatchSpanProcessor<E> implements SpanProcessor {
   }
 }
 
-export class BatchLogProcessor implements LogRecordProcessor {
-  constructor(readonly batcher: Batcher<ReadableLogRecord>) {}
+/** What the pipeline hands its log records to (our processors only: the SDK's Logger is not used). */
+export interface LogProcessor {
+  onEmit(log: ReadableLogRecord): void;
+  forceFlush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/** Batches each log record as it is made, as it is or turned into what the exporter takes (its OTLP bytes). */
+export class BatchLogProcessor<E> implements LogProcessor {
+  constructor(
+    readonly batcher: Batcher<E>,
+    private readonly encode: (log: ReadableLogRecord) => E,
+  ) {}
   onEmit(log: ReadableLogRecord): void {
-    this.batcher.add(log);
+    this.batcher.add(this.encode(log));
   }
   forceFlush(): Promise<void> {
     return this.batcher.forceFlush();

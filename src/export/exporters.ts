@@ -2,21 +2,26 @@
 // read the standard OTEL_EXPORTER_OTLP_* variables themselves (endpoint,
 // per-signal endpoint, headers, compression, timeout), and the batch
 // processors OTEL_BSP_* / OTEL_BLRP_*, so those mean what they mean everywhere.
-import { OTLPLogExporter as GrpcLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { OTLPLogExporter as HttpJsonLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
-import { OTLPLogExporter as ProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
 import { OTLPTraceExporter as HttpJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
 import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExportDelegate } from '@opentelemetry/otlp-grpc-exporter-base';
-import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import type { InstrumentationScope } from '@opentelemetry/core';
+import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { LineWriter } from '../output/line-writer.js';
 import { Batcher, BatchLogProcessor, BatchSpanProcessor } from './batch-processor.js';
-import { EncodedSpanSerializer, SpanEncoder } from './otlp-span-encoder.js';
-import type { EncodedSpan } from './otlp-span-encoder.js';
+import type { LogProcessor } from './batch-processor.js';
+import { ProtobufLogsSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { EncodedRequestSerializer } from './otlp-encoding.js';
+import type { SlabEncoder } from './otlp-encoding.js';
+import type { EncodedRecord } from './otlp-encoding.js';
+import { LogEncoder } from './otlp-log-encoder.js';
+import { SpanEncoder } from './otlp-span-encoder.js';
 import { emptyRetryStats, RetryingExporter } from './retry-export.js';
-import type { RetryOptions, RetryStats } from './retry-export.js';
+import type { Exporting, RetryOptions, RetryStats } from './retry-export.js';
 import { logToJson, logToLine, spanToJson, spanToLine } from './signal-format.js';
 
 export type OtlpProtocol = 'grpc' | 'http/protobuf' | 'http/json';
@@ -32,7 +37,7 @@ export interface ExportCounters {
  * Writes each span or log record as one line (console, jsonl) as soon as it
  * ends: no export promise per span, the line writer does the batching.
  */
-class LineProcessor implements SpanProcessor, LogRecordProcessor {
+class LineProcessor implements SpanProcessor, LogProcessor {
   constructor(
     private readonly out: LineWriter,
     private readonly formatSpan: (s: ReadableSpan) => string,
@@ -66,31 +71,37 @@ export async function preloadTransports(protocols: readonly OtlpProtocol[]): Pro
   if (protocols.includes('grpc')) await import('@grpc/grpc-js');
 }
 
-/**
- * The SDK's OTLP trace transports (gRPC or HTTP, configured from the same
- * OTEL_EXPORTER_OTLP_* variables as its own exporters) carrying spans we
- * encoded ourselves as they ended (see otlp-span-encoder.ts).
- */
-function encodedSpanExporter(protocol: 'grpc' | 'http/protobuf'): OTLPExporterBase<EncodedSpan[]> {
-  const serializer = new EncodedSpanSerializer();
-  const metrics = { name: 'span' as const, countItems: (spans: EncodedSpan[]) => spans.length };
-  if (protocol === 'grpc') {
-    return new OTLPExporterBase(createOtlpGrpcExportDelegate(convertLegacyOtlpGrpcOptions({}, 'TRACES'), serializer, 'otlp_grpc_span_exporter', metrics, undefined,
-      'TraceExportService', '/opentelemetry.proto.collector.trace.v1.TraceService/Export'));
-  }
-  return new OTLPExporterBase(createOtlpHttpExportDelegate(convertLegacyHttpOptions({}, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' }),
-    serializer, 'otlp_http_span_exporter', metrics, undefined));
-}
+/** The two signals we encode ourselves, and where the SDK's transports send them. */
+const SIGNALS = {
+  traces: {
+    name: 'span', env: 'TRACES', path: 'v1/traces', grpcName: 'TraceExportService', grpcPath: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+    grpcComponent: 'otlp_grpc_span_exporter', httpComponent: 'otlp_http_span_exporter', parse: (d: Uint8Array) => ProtobufTraceSerializer.deserializeResponse(d),
+  },
+  logs: {
+    name: 'log', env: 'LOGS', path: 'v1/logs', grpcName: 'LogsExportService', grpcPath: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
+    grpcComponent: 'otlp_grpc_log_exporter', httpComponent: 'otlp_http_log_exporter', parse: (d: Uint8Array) => ProtobufLogsSerializer.deserializeResponse(d),
+  },
+} as const;
 
-function otlpLogExporter(protocol: OtlpProtocol): LogRecordExporter {
-  if (protocol === 'grpc') return new GrpcLogExporter();
-  if (protocol === 'http/protobuf') return new ProtoLogExporter();
-  return new HttpJsonLogExporter();
+/**
+ * The SDK's OTLP transports (gRPC or HTTP, configured from the same
+ * OTEL_EXPORTER_OTLP_* variables as its own exporters) carrying records we
+ * encoded ourselves as they were made (see otlp-encoding.ts).
+ */
+function encodedExporter(signal: keyof typeof SIGNALS, protocol: 'grpc' | 'http/protobuf'): OTLPExporterBase<EncodedRecord[]> {
+  const sig = SIGNALS[signal];
+  const serializer = new EncodedRequestSerializer<unknown>(sig.parse);
+  const metrics = { name: sig.name, countItems: (records: EncodedRecord[]) => records.length };
+  if (protocol === 'grpc') {
+    return new OTLPExporterBase(createOtlpGrpcExportDelegate(convertLegacyOtlpGrpcOptions({}, sig.env), serializer, sig.grpcComponent, metrics, undefined, sig.grpcName, sig.grpcPath));
+  }
+  return new OTLPExporterBase(createOtlpHttpExportDelegate(convertLegacyHttpOptions({}, sig.env, sig.path, { 'Content-Type': 'application/x-protobuf' }),
+    serializer, sig.httpComponent, metrics, undefined));
 }
 
 export interface Processors {
   spans: SpanProcessor[];
-  logs: LogRecordProcessor[];
+  logs: LogProcessor[];
   counters: ExportCounters;
 }
 
@@ -102,6 +113,27 @@ export interface BatchSettings {
   exportTimeoutMillis: number;
 }
 
+/**
+ * The batcher and retrying exporter of one OTLP signal: records encoded as
+ * they come (protobuf), or kept as SDK records for the SDK's JSON exporter.
+ */
+function otlpBatching<R extends { resource: Resource; instrumentationScope: InstrumentationScope }>(
+  signal: keyof typeof SIGNALS,
+  protocol: OtlpProtocol,
+  settings: BatchSettings,
+  retry: RetryOptions,
+  jsonExporter: () => Exporting<R>,
+  encoder: SlabEncoder<R>,
+): { batcher: Batcher<unknown>; prepare: (record: R) => unknown; stats: RetryStats } {
+  const opts = { ...retry, timeoutMs: settings.exportTimeoutMillis };
+  if (protocol === 'http/json') {
+    const exporter = new RetryingExporter<R>(jsonExporter(), opts);
+    return { batcher: new Batcher(exporter, settings, exporter.stats), prepare: (r) => r, stats: exporter.stats };
+  }
+  const exporter = new RetryingExporter<EncodedRecord>(encodedExporter(signal, protocol), opts);
+  return { batcher: new Batcher(exporter, settings, exporter.stats), prepare: (r) => encoder.encode(r), stats: exporter.stats };
+}
+
 export function makeProcessors(
   kinds: ExporterKind[],
   protocols: { traces: OtlpProtocol; logs: OtlpProtocol },
@@ -111,23 +143,15 @@ export function makeProcessors(
 ): Processors {
   const counters: ExportCounters = { spans: emptyRetryStats(), logs: emptyRetryStats() };
   const spans: SpanProcessor[] = [];
-  const logs: LogRecordProcessor[] = [];
+  const logs: LogProcessor[] = [];
   for (const kind of kinds) {
     if (kind === 'otlp') {
-      const spanRetry = { ...retry, timeoutMs: batch.spans.exportTimeoutMillis };
-      if (protocols.traces === 'http/json') {
-        const se = new RetryingExporter<ReadableSpan>(new HttpJsonTraceExporter(), spanRetry);
-        counters.spans = se.stats;
-        spans.push(new BatchSpanProcessor(new Batcher(se, batch.spans, se.stats), (s) => s));
-      } else {
-        const se = new RetryingExporter<EncodedSpan>(encodedSpanExporter(protocols.traces), spanRetry);
-        counters.spans = se.stats;
-        const encoder = new SpanEncoder();
-        spans.push(new BatchSpanProcessor(new Batcher(se, batch.spans, se.stats), (s) => encoder.encode(s)));
-      }
-      const le = new RetryingExporter<ReadableLogRecord>(otlpLogExporter(protocols.logs), { ...retry, timeoutMs: batch.logs.exportTimeoutMillis });
-      counters.logs = le.stats;
-      logs.push(new BatchLogProcessor(new Batcher(le, batch.logs, le.stats)));
+      const sp = otlpBatching('traces', protocols.traces, batch.spans, retry, () => new HttpJsonTraceExporter(), new SpanEncoder());
+      counters.spans = sp.stats;
+      spans.push(new BatchSpanProcessor(sp.batcher, sp.prepare));
+      const lp = otlpBatching('logs', protocols.logs, batch.logs, retry, () => new HttpJsonLogExporter(), new LogEncoder());
+      counters.logs = lp.stats;
+      logs.push(new BatchLogProcessor(lp.batcher, lp.prepare));
     } else {
       const lines = kind === 'jsonl'
         ? new LineProcessor(out, (s) => JSON.stringify(spanToJson(s)), (l) => JSON.stringify(logToJson(l)))

@@ -1,13 +1,13 @@
-// Turns span and log descriptions into OTel SDK spans and log records, each
-// under the Resource of the process it describes. One tracer/logger provider
-// per process (bounded LRU) shares one span processor and one log processor,
-// which own the batching and the exporters.
-import type { Logger as OtelLogger } from '@opentelemetry/api-logs';
+// Turns span and log descriptions into finished OTel spans and log records
+// (the SDK's ReadableSpan / ReadableLogRecord, built directly), each under the
+// Resource of the process it describes (one per process, bounded LRU), and
+// hands them to the processors, which own the batching and the exporters.
+import type { HrTime } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { Resource } from '@opentelemetry/resources';
-import { LoggerProvider } from '@opentelemetry/sdk-logs';
-import type { LogRecordProcessor } from '@opentelemetry/sdk-logs';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { LogProcessor } from './batch-processor.js';
 import { BoundedLru } from '../util/lru.js';
 import type { MonotonicClock } from '../util/clock.js';
 import type { AttributeMap } from './resource.js';
@@ -27,14 +27,40 @@ export interface LogSpec {
   body?: string;
 }
 
-interface ProcessProviders {
+interface ProcessResource {
   attrs: AttributeMap;
   attrsKey: string;
   resource: Resource;
-  logger: OtelLogger;
 }
 
 const SCOPE = { name: SCOPE_NAME, version: SCOPE_VERSION };
+
+/**
+ * A log record as the SDK's ReadableLogRecord: an observed event is complete
+ * when we learn of it, so the SDK's Logger (a provider per process, a log
+ * record made writable and then frozen, attributes checked one at a time)
+ * is pure cost per event.
+ */
+class FinishedLogRecord implements ReadableLogRecord {
+  readonly droppedAttributesCount = 0;
+  readonly instrumentationScope = SCOPE;
+  constructor(
+    readonly resource: Resource,
+    readonly hrTime: HrTime,
+    readonly hrTimeObserved: HrTime,
+    readonly eventName: string,
+    readonly severityNumber: number,
+    readonly severityText: string,
+    readonly attributes: AttributeMap,
+    readonly body: string | undefined,
+  ) {}
+}
+
+/** Now as HrTime, from Date.now() (what the SDK uses for observed timestamps). */
+function hrNow(): HrTime {
+  const ms = Date.now();
+  return [Math.floor(ms / 1000), (ms % 1000) * 1_000_000];
+}
 
 export interface PipelineStats {
   spans: number;
@@ -45,14 +71,14 @@ export interface PipelineStats {
 }
 
 export class OtelPipeline {
-  private readonly providers: BoundedLru<number, ProcessProviders>;
+  private readonly providers: BoundedLru<number, ProcessResource>;
   private readonly ids = new SpanIdSource();
   private readonly toEpochNs: (ns: bigint) => bigint;
   readonly stats: PipelineStats = { spans: 0, unsampledSpans: 0, logs: 0, providerEvictions: 0 };
 
   constructor(
     private readonly spanProcessors: SpanProcessor[],
-    private readonly logProcessors: LogRecordProcessor[],
+    private readonly logProcessors: LogProcessor[],
     private readonly clock: MonotonicClock,
     maxProcesses = 4096,
   ) {
@@ -65,23 +91,23 @@ export class OtelPipeline {
       this.stats.unsampledSpans++;
       return;
     }
-    const span = new FinishedSpan(spec, this.providersFor(pid, resource).resource, SCOPE, this.ids, this.toEpochNs);
+    const span = new FinishedSpan(spec, this.resourceFor(pid, resource).resource, SCOPE, this.ids, this.toEpochNs);
     for (const p of this.spanProcessors) p.onEnd(span);
     this.stats.spans++;
   }
 
   emitLog(pid: number, resource: AttributeMap, log: LogSpec): void {
-    const { logger } = this.providersFor(pid, resource);
-    const ts = toHrTime(this.clock.toEpochNs(log.tsNs));
-    logger.emit({
-      eventName: log.eventName,
-      timestamp: ts,
-      observedTimestamp: toHrTime(BigInt(Date.now()) * 1_000_000n),
-      severityNumber: log.severityNumber,
-      severityText: log.severityText,
-      attributes: { 'event.name': log.eventName, ...log.attributes },
-      ...(log.body !== undefined ? { body: log.body } : {}),
-    });
+    const record = new FinishedLogRecord(
+      this.resourceFor(pid, resource).resource,
+      toHrTime(this.clock.toEpochNs(log.tsNs)),
+      hrNow(),
+      log.eventName,
+      log.severityNumber,
+      log.severityText,
+      { 'event.name': log.eventName, ...log.attributes },
+      log.body,
+    );
+    for (const p of this.logProcessors) p.onEmit(record);
     this.stats.logs++;
   }
 
@@ -93,8 +119,8 @@ export class OtelPipeline {
     await Promise.all([...this.spanProcessors.map((p) => p.shutdown()), ...this.logProcessors.map((p) => p.shutdown())]);
   }
 
-  /** The providers of a process, made again when its resource changed (e.g. its container id was learnt). */
-  private providersFor(pid: number, attrs: AttributeMap): ProcessProviders {
+  /** The Resource of a process, made again when its attributes changed (e.g. its container id was learnt). */
+  private resourceFor(pid: number, attrs: AttributeMap): ProcessResource {
     const known = this.providers.get(pid);
     if (known && known.attrs === attrs) return known;
     const attrsKey = JSON.stringify(attrs);
@@ -102,11 +128,7 @@ export class OtelPipeline {
       known.attrs = attrs;
       return known;
     }
-    const resource = resourceFromAttributes(attrs);
-    // The processors are shared and owned by this pipeline: a provider is
-    // never shut down itself, only dropped.
-    const logger = new LoggerProvider({ resource, processors: this.logProcessors }).getLogger(SCOPE_NAME, SCOPE_VERSION);
-    const made = { attrs, attrsKey, resource, logger };
+    const made = { attrs, attrsKey, resource: resourceFromAttributes(attrs) };
     this.providers.set(pid, made);
     return made;
   }

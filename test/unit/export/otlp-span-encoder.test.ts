@@ -4,10 +4,11 @@ import fc from 'fast-check';
 import { TraceFlags } from '@opentelemetry/api';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { CollectSpans } from '../../helpers/collect-spans.js';
+import { CollectSpans } from '../../helpers/collect-records.js';
 import type { SpanAttributes, SpanSpec } from '../../../src/export/http-span.js';
 import { OtelPipeline } from '../../../src/export/otel-pipeline.js';
-import { EncodedSpanSerializer, SpanEncoder } from '../../../src/export/otlp-span-encoder.js';
+import { EncodedRequestSerializer } from '../../../src/export/otlp-encoding.js';
+import { SpanEncoder } from '../../../src/export/otlp-span-encoder.js';
 import { ProtoWriter } from '../../../src/export/proto-writer.js';
 import { MonotonicClock } from '../../../src/util/clock.js';
 import { FUZZ_SEED } from '../fuzz/fuzz-kit.js';
@@ -15,11 +16,15 @@ import { FUZZ_SEED } from '../fuzz/fuzz-kit.js';
 
 const clock = new MonotonicClock();
 
+function traceSerializer(): EncodedRequestSerializer<unknown> {
+  return new EncodedRequestSerializer((d) => ProtobufTraceSerializer.deserializeResponse(d));
+}
+
 function sdkBytes(spans: ReadableSpan[]): Buffer {
   return Buffer.from(ProtobufTraceSerializer.serializeRequest(spans) as Uint8Array);
 }
 
-function ourBytes(spans: ReadableSpan[], encoder = new SpanEncoder(), serializer = new EncodedSpanSerializer()): Buffer {
+function ourBytes(spans: ReadableSpan[], encoder = new SpanEncoder(), serializer = traceSerializer()): Buffer {
   return Buffer.from(serializer.serializeRequest(spans.map((s) => encoder.encode(s))));
 }
 
@@ -69,7 +74,7 @@ test('a span larger than what is left of the slab, and many spans over several s
     pipeline.emitSpan(1, { 'service.name': 'a' }, { name: 'GET', kind: 'client', startNs: BigInt(i), endNs: BigInt(i + 5), attributes: i % 300 === 299 ? big : { i, 'url.full': `https://x/${'p'.repeat(i % 500)}` }, status: { code: 'unset' }, parent: null });
   }
   const encoder = new SpanEncoder();
-  const serializer = new EncodedSpanSerializer();
+  const serializer = traceSerializer();
   // encode all first (slabs renew as they fill), then serialize in export-sized pieces
   const encoded = out.spans.map((s) => encoder.encode(s));
   for (let i = 0; i < encoded.length; i += 128) {

@@ -5,7 +5,7 @@ import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { CollectSpans } from '../../helpers/collect-spans.js';
+import { CollectSpans } from '../../helpers/collect-records.js';
 import type { SpanSpec } from '../../../src/export/http-span.js';
 import { OtelPipeline, SCOPE_NAME, SCOPE_VERSION } from '../../../src/export/otel-pipeline.js';
 import { SpanIdSource, toHrTime } from '../../../src/export/span-record.js';
