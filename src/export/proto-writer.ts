@@ -81,7 +81,8 @@ export class ProtoWriter {
 
   /** fixed64 of [seconds, nanoseconds] since the epoch, without BigInt and without losing precision. */
   hrTime(time: readonly [number, number]): void {
-    const [s, ns] = time;
+    const s = time[0];
+    const ns = time[1];
     // s * 1e9 + ns overflows 2^53, so split s at 16 bits: both products stay exact.
     const lowPart = (s % 0x10000) * 1e9 + ns;
     const highProduct = Math.floor(s / 0x10000) * 1e9; // to be multiplied by 2^16
