@@ -67,11 +67,12 @@ export interface PipelineStats {
   /** Spans not made because their remote parent (traceparent) said "not sampled". */
   unsampledSpans: number;
   logs: number;
+  /** Per-process Resources evicted from the LRU (the metric keeps its first name, telemetry_provider_evictions). */
   providerEvictions: number;
 }
 
 export class OtelPipeline {
-  private readonly providers: BoundedLru<number, ProcessResource>;
+  private readonly resources: BoundedLru<number, ProcessResource>;
   private readonly ids = new SpanIdSource();
   private readonly toEpochNs: (ns: bigint) => bigint;
   readonly stats: PipelineStats = { spans: 0, unsampledSpans: 0, logs: 0, providerEvictions: 0 };
@@ -82,7 +83,7 @@ export class OtelPipeline {
     private readonly clock: MonotonicClock,
     maxProcesses = 4096,
   ) {
-    this.providers = new BoundedLru(maxProcesses, () => this.stats.providerEvictions++);
+    this.resources = new BoundedLru(maxProcesses, () => this.stats.providerEvictions++);
     this.toEpochNs = (ns) => clock.toEpochNs(ns);
   }
 
@@ -121,7 +122,7 @@ export class OtelPipeline {
 
   /** The Resource of a process, made again when its attributes changed (e.g. its container id was learnt). */
   private resourceFor(pid: number, attrs: AttributeMap): ProcessResource {
-    const known = this.providers.get(pid);
+    const known = this.resources.get(pid);
     if (known && known.attrs === attrs) return known;
     const attrsKey = JSON.stringify(attrs);
     if (known && known.attrsKey === attrsKey) {
@@ -129,7 +130,7 @@ export class OtelPipeline {
       return known;
     }
     const made = { attrs, attrsKey, resource: resourceFromAttributes(attrs) };
-    this.providers.set(pid, made);
+    this.resources.set(pid, made);
     return made;
   }
 }
