@@ -129,6 +129,19 @@ bool RingPoller::ConsumeAndDeliver() {
   return true;
 }
 
+// The BPF side holds a record without a wake-up while the last forced one is
+// less than a window old; a drain timer that finds nothing and stops must
+// therefore fire no earlier than that wake-up plus the window. With one fixed
+// window that holds by construction (the timer is armed at a drain, after the
+// wake-up). When the window widens, an armed timer may fire too early, and a
+// stopped one would leave records held since the last wake-up stranded until
+// some later record forces one: so every change re-arms it from now.
+void RingPoller::SetWindow(uint32_t window_us) {
+  window_us_ = window_us;
+  timer_armed_ = false;
+  ArmTimer();
+}
+
 void RingPoller::ArmTimer() {
   if (timer_fd_ < 0 || timer_armed_) return;
   itimerspec its = {};

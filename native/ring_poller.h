@@ -32,8 +32,9 @@ class RingPoller {
   void Stop();
   // Drains synchronously (used at shutdown so nothing captured is lost).
   void Drain();
-  // The drain timer's period from the next time it is armed (non-zero only when started with one).
-  void SetWindow(uint32_t window_us) { window_us_ = window_us; }
+  // A new window (non-zero; only when started with one). The timer is armed
+  // again from now: see the comment in the .cc for why it must be.
+  void SetWindow(uint32_t window_us);
 
  private:
   static int OnSample(void* ctx, void* data, size_t size);
