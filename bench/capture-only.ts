@@ -6,25 +6,12 @@
 // once attached; exits on SIGTERM.
 import { loadConfig } from '../src/config.js';
 import { loadNativeBinding } from '../src/capture/native.js';
-import { CaptureSensor } from '../src/capture/sensor.js';
+import { CaptureSensor, captureOptions } from '../src/capture/sensor.js';
 import { createLogger } from '../src/util/log.js';
 
 const config = loadConfig(process.env);
 const log = createLogger('warn');
-const sensor = new CaptureSensor(
-  loadNativeBinding(),
-  {
-    selfPid: process.pid,
-    ...config.capture,
-    filterPids: config.filter.pids,
-    filterComms: config.filter.comms,
-    followChildren: config.filter.followChildren,
-    maxSockets: config.limits.sockets,
-    discardRecords: true,
-  },
-  () => undefined,
-  log,
-);
+const sensor = new CaptureSensor(loadNativeBinding(), captureOptions(config, { discardRecords: true }), () => undefined, log);
 process.once('SIGTERM', () => {
   sensor.stop();
   process.stderr.write(`batches ${sensor.status().user.batches}\n`);

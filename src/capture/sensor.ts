@@ -42,6 +42,19 @@ export interface CaptureOptions extends CaptureSettings {
   discardRecords?: boolean;
 }
 
+/** The capture options the configuration gives, for this process; `extra` for what a caller adds. */
+export function captureOptions(config: SensorConfig, extra: Partial<CaptureOptions> = {}): CaptureOptions {
+  return {
+    selfPid: process.pid,
+    ...config.capture,
+    filterPids: config.filter.pids,
+    filterComms: config.filter.comms,
+    followChildren: config.filter.followChildren,
+    maxSockets: config.limits.sockets,
+    ...extra,
+  };
+}
+
 /** A TLS call with the socket it belongs to, when known. */
 export type CorrelatedTls = TlsDataEvent;
 

@@ -2,7 +2,7 @@
 // (or when the traced command given after `--` exits).
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { CaptureSensor } from '../capture/sensor.js';
+import { CaptureSensor, captureOptions } from '../capture/sensor.js';
 import type { SensorEvent } from '../capture/sensor.js';
 import type { NativeBinding } from '../capture/native.js';
 import type { SensorConfig } from '../config.js';
@@ -65,20 +65,7 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
     onEvent = (e) => telemetry.onEvent(e);
   }
 
-  const sensor = new CaptureSensor(
-    binding,
-    {
-      selfPid: process.pid,
-      ...config.capture,
-      filterPids: config.filter.pids,
-      filterComms: config.filter.comms,
-      followChildren: config.filter.followChildren,
-      maxSockets: config.limits.sockets,
-      forceFilter: exec.length > 0,
-    },
-    onEvent,
-    log,
-  );
+  const sensor = new CaptureSensor(binding, captureOptions(config, { forceFilter: exec.length > 0 }), onEvent, log);
 
   selfMetrics?.observeCounters(readCounters);
   const health = config.healthAddr ? await startHealthServer(config.healthAddr, { ready: () => sensor.isReady, counters: readCounters }) : null;
