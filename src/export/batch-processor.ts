@@ -6,7 +6,6 @@
 // event loop) everything past their queue size was dropped without a count.
 // Here the queue is bounded too, and what it drops is counted.
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Exporting } from './retry-export.js';
 import type { BatchSettings } from './exporters.js';
 
@@ -74,24 +73,6 @@ export class Batcher<T> {
   }
 }
 
-/** Batches each span as it ends, as it is or turned into what the exporter takes (its OTLP bytes, see otlp-encoding.ts). */
-export class BatchSpanProcessor<E> implements SpanProcessor {
-  constructor(
-    readonly batcher: Batcher<E>,
-    private readonly encode: (span: ReadableSpan) => E,
-  ) {}
-  onStart(): void {}
-  onEnd(span: ReadableSpan): void {
-    this.batcher.add(this.encode(span));
-  }
-  forceFlush(): Promise<void> {
-    return this.batcher.forceFlush();
-  }
-  shutdown(): Promise<void> {
-    return this.batcher.shutdown();
-  }
-}
-
 /** What the pipeline hands its log records to (our processors only: the SDK's Logger is not used). */
 export interface LogProcessor {
   onEmit(log: ReadableLogRecord): void;
@@ -99,14 +80,22 @@ export interface LogProcessor {
   shutdown(): Promise<void>;
 }
 
-/** Batches each log record as it is made, as it is or turned into what the exporter takes (its OTLP bytes). */
-export class BatchLogProcessor<E> implements LogProcessor {
+/**
+ * Batches each record as it is made (a span as a SpanProcessor, a log record
+ * as a LogProcessor), as it is or turned into what the exporter takes (its
+ * OTLP bytes, see otlp-encoding.ts).
+ */
+export class BatchProcessor<R, E> {
   constructor(
-    readonly batcher: Batcher<E>,
-    private readonly encode: (log: ReadableLogRecord) => E,
+    private readonly batcher: Batcher<E>,
+    private readonly prepare: (record: R) => E,
   ) {}
-  onEmit(log: ReadableLogRecord): void {
-    this.batcher.add(this.encode(log));
+  onStart(): void {}
+  onEnd(record: R): void {
+    this.batcher.add(this.prepare(record));
+  }
+  onEmit(record: R): void {
+    this.batcher.add(this.prepare(record));
   }
   forceFlush(): Promise<void> {
     return this.batcher.forceFlush();

@@ -10,9 +10,9 @@ import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExportDelegate } from '@ope
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
-import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { LineWriter } from '../output/line-writer.js';
-import { Batcher, BatchLogProcessor, BatchSpanProcessor } from './batch-processor.js';
+import { Batcher, BatchProcessor } from './batch-processor.js';
 import type { LogProcessor } from './batch-processor.js';
 import { ProtobufLogsSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { EncodedRequestSerializer } from './otlp-encoding.js';
@@ -114,24 +114,25 @@ export interface BatchSettings {
 }
 
 /**
- * The batcher and retrying exporter of one OTLP signal: records encoded as
- * they come (protobuf), or kept as SDK records for the SDK's JSON exporter.
+ * The batch processor of one OTLP signal, and its exporter's counters:
+ * records encoded as they come (protobuf), or kept as SDK records for the
+ * SDK's JSON exporter.
  */
-function otlpBatching<R extends { resource: Resource; instrumentationScope: InstrumentationScope }>(
+function otlpProcessor<R extends { resource: Resource; instrumentationScope: InstrumentationScope }>(
   signal: keyof typeof SIGNALS,
   protocol: OtlpProtocol,
   settings: BatchSettings,
   retry: RetryOptions,
   jsonExporter: () => Exporting<R>,
   encoder: SlabEncoder<R>,
-): { batcher: Batcher<unknown>; prepare: (record: R) => unknown; stats: RetryStats } {
+): { processor: BatchProcessor<R, unknown>; stats: RetryStats } {
   const opts = { ...retry, timeoutMs: settings.exportTimeoutMillis };
   if (protocol === 'http/json') {
     const exporter = new RetryingExporter<R>(jsonExporter(), opts);
-    return { batcher: new Batcher(exporter, settings, exporter.stats), prepare: (r) => r, stats: exporter.stats };
+    return { processor: new BatchProcessor(new Batcher(exporter, settings, exporter.stats), (r: R) => r), stats: exporter.stats };
   }
   const exporter = new RetryingExporter<EncodedRecord>(encodedExporter(signal, protocol), opts);
-  return { batcher: new Batcher(exporter, settings, exporter.stats), prepare: (r) => encoder.encode(r), stats: exporter.stats };
+  return { processor: new BatchProcessor(new Batcher(exporter, settings, exporter.stats), (r: R) => encoder.encode(r)), stats: exporter.stats };
 }
 
 export function makeProcessors(
@@ -146,12 +147,12 @@ export function makeProcessors(
   const logs: LogProcessor[] = [];
   for (const kind of kinds) {
     if (kind === 'otlp') {
-      const sp = otlpBatching('traces', protocols.traces, batch.spans, retry, () => new HttpJsonTraceExporter(), new SpanEncoder());
+      const sp = otlpProcessor<ReadableSpan>('traces', protocols.traces, batch.spans, retry, () => new HttpJsonTraceExporter(), new SpanEncoder());
       counters.spans = sp.stats;
-      spans.push(new BatchSpanProcessor(sp.batcher, sp.prepare));
-      const lp = otlpBatching('logs', protocols.logs, batch.logs, retry, () => new HttpJsonLogExporter(), new LogEncoder());
+      spans.push(sp.processor);
+      const lp = otlpProcessor<ReadableLogRecord>('logs', protocols.logs, batch.logs, retry, () => new HttpJsonLogExporter(), new LogEncoder());
       counters.logs = lp.stats;
-      logs.push(new BatchLogProcessor(lp.batcher, lp.prepare));
+      logs.push(lp.processor);
     } else {
       const lines = kind === 'jsonl'
         ? new LineProcessor(out, (s) => JSON.stringify(spanToJson(s)), (l) => JSON.stringify(logToJson(l)))
