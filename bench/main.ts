@@ -32,7 +32,6 @@ import { NGINX_BIN, runCommand, startNginx } from '../test/helpers/tls-fixtures.
 import type { NginxServer } from '../test/helpers/tls-fixtures.js';
 
 const LIBSSL = '/usr/lib/x86_64-linux-gnu/libssl.so.3';
-/** Pause between configurations, so one's teardown does not overlap the next one's load. */
 /** Slack added to the run's planned duration before the whole benchmark gives up. */
 const DEADLINE_SLACK_S = 90;
 /** Slack per sustained row (tables 4–7) for starting and stopping its sensor. */
@@ -621,11 +620,11 @@ function printRateTables(
   out(`   request by wrk and nginx, counted by a bpftrace uretprobe counter in a separate ${CALIBRATION_SECONDS} s run (not measured above).`);
   out('   not seen: 1 - calls/req / expected/req, the share of successful SSL calls the sensor never reported');
   out('   (TLS traffic of other processes on the host would push it down, even below 0).');
-  out('   user-side losses: malformedRecords, tlsIncompleteCalls, tlsEvictedCalls; output dropped: lines the sensor could not write.');
+  out(`   user-side losses: ${USER_DROPS.join(', ')}; output dropped: lines the sensor could not write.`);
   out('   exchanges made: 2 per wrk request (wrk is the client, nginx the server, both traced); spans exported: what the');
   out('   OTLP exporter delivered to the sink (or the spans written, with BENCH_SENSOR_EXPORT=jsonl), warm-up + measured.');
-  out('   kernel drops: tls_ring_full, event_ring_full, ssl_calls_table_full, tls_read_failed, syscall_args_table_full,');
-  out('   target_pids_full, go_calls_table_full; read by bpftool from the sensor\'s "counters" map after the measured run, and as the sensor logs them.');
+  out(`   kernel drops: ${DROP_COUNTERS.join(', ')};`);
+  out('   read by bpftool from the sensor\'s "counters" map after the measured run, and as the sensor logs them.');
   out();
 }
 

@@ -7,23 +7,21 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { MethodDefinition, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import { GRPC_PATHS } from '../test/helpers/otlp-receiver.js';
 
-const PATHS = GRPC_PATHS;
-
 export interface OtlpSink {
   /** `http://127.0.0.1:PORT`, for OTEL_EXPORTER_OTLP_ENDPOINT. */
   endpoint: string;
   /** Export requests and bytes received per signal. */
-  received: Record<keyof typeof PATHS, { requests: number; bytes: number }>;
+  received: Record<keyof typeof GRPC_PATHS, { requests: number; bytes: number }>;
   close(): Promise<void>;
 }
 
 export async function startOtlpSink(): Promise<OtlpSink> {
   const server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
   const received = { traces: { requests: 0, bytes: 0 }, logs: { requests: 0, bytes: 0 }, metrics: { requests: 0, bytes: 0 } };
-  for (const signal of Object.keys(PATHS) as (keyof typeof PATHS)[]) {
+  for (const signal of Object.keys(GRPC_PATHS) as (keyof typeof GRPC_PATHS)[]) {
     const raw = (b: Buffer): Buffer => b;
     const method: MethodDefinition<Buffer, Buffer> = {
-      path: PATHS[signal], requestStream: false, responseStream: false,
+      path: GRPC_PATHS[signal], requestStream: false, responseStream: false,
       requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw,
     };
     server.addService({ Export: method }, {

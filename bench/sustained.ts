@@ -4,7 +4,7 @@
 
 import { describeOptions } from '../src/config.js';
 import { latencyTable, LATENCY_P99_TARGET_US } from './latency.js';
-import { lossTable } from './loss.js';
+import { lossTable, USER_DROPS } from './loss.js';
 import { measureMemory, memoryTable } from './memory.js';
 import type { MemorySettings } from './memory.js';
 import { paced64kRatios, paced64kTable } from './paced-64k.js';
@@ -89,7 +89,7 @@ export async function latencyAndLoss(ctx: LoadContext, s: SustainedSettings, out
   out();
   out('5. Loss at a sustained rate: exchanges made (2 per request: wrk\'s client span and nginx\'s server span, warm-up +');
   out('   measured) against spans the OTLP exporter delivered; kernel drops from the sensor\'s final counters; user-side drops:');
-  out('   malformedRecords, tlsIncompleteCalls, tlsEvictedCalls, outputDropped, spansDropped (the exporter\'s droppedItems).');
+  out(`   ${USER_DROPS.join(', ')}, outputDropped, spansDropped (the exporter's droppedItems).`);
   out('   Requests in flight when a wrk run ends are not counted by wrk but may still become spans: "made - exported" can be');
   out('   off by up to 2 × 2 × conns either way without anything being lost. Sensor CPU: ms per 1,000 requests, measured window.');
   out();
@@ -126,7 +126,7 @@ export async function memory(ctx: LoadContext, s: SustainedSettings, out: Out, p
   out(`7. Sensor memory: VmRSS of its node process, sampled every second: ${settings.idleSeconds} s idle after "ready", then`);
   out(`   ${settings.loadSeconds} s of tiny requests asked at ${rateLabel(settings.rate)} (wrk paced, ${pacedConnections(settings.rate)} conns). Growth: least-squares slope`);
   out('   of the second half of the samples, in MB per minute (≈ 0: flat).');
-  if (settings.rate !== null && m.load.requestsPerSecond < 0.95 * settings.rate) {
+  if (settings.rate !== null && m.load.requestsPerSecond < REACHED_SHARE * settings.rate) {
     out(`   NOTE: ${rateLabel(settings.rate)} is not reachable here with the sensor attached: wrk achieved ${num(m.load.requestsPerSecond)} req/s, the most`);
     out('   this machine allowed in this run; the load row is at that rate.');
   }
