@@ -7,7 +7,8 @@
         "native/abi_layout.cc",
         "native/bpf_sensor.cc",
         "native/libbpf_log.cc",
-        "native/ring_poller.cc"
+        "native/ring_poller.cc",
+        "native/ring_reader.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -1,6 +1,5 @@
 #include "ring_poller.h"
 
-#include <bpf/libbpf.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -8,28 +7,16 @@
 #include <cstring>
 #include <string>
 
-#include "libbpf_log.h"
-
 namespace oisp {
 
 RingPoller::RingPoller(Napi::Env env, int map_fd, uint32_t ring_id, Napi::Function callback,
                        size_t max_batch_bytes, uint32_t window_us)
-    : env_(env), ring_id_(ring_id), max_batch_bytes_(max_batch_bytes), window_us_(window_us) {
-  ClearLibbpfLog();
-  rb_ = ring_buffer__new(map_fd, OnSample, this, nullptr);
-  if (!rb_) {
-    int err = errno;
-    throw Napi::Error::New(env, std::string("cannot open BPF ring buffer: ") + strerror(err) +
-                                    " " + LibbpfLogTail());
-  }
+    : env_(env), ring_id_(ring_id), max_batch_bytes_(max_batch_bytes), ring_(env, map_fd), window_us_(window_us) {
   callback_ = Napi::Persistent(callback);
   batch_.reserve(64 * 1024);
 }
 
-RingPoller::~RingPoller() {
-  Stop();
-  if (rb_) ring_buffer__free(rb_);
-}
+RingPoller::~RingPoller() { Stop(); }
 
 namespace {
 // Stops and frees a poll handle once libuv is done with it, then closes
@@ -66,7 +53,7 @@ void RingPoller::Start() {
   if (started_) return;
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env_, &loop);
-  poll_ = OpenPoll(loop, ring_buffer__epoll_fd(rb_), OnReadable);
+  poll_ = OpenPoll(loop, ring_.fd(), OnReadable);
   started_ = true;
   if (window_us_ == 0) return;
   timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -85,24 +72,22 @@ void RingPoller::Stop() {
   }
   timer_armed_ = false;
   if (!poll_) return;
-  ClosePoll(poll_, -1);  // the ring's epoll fd belongs to libbpf
+  ClosePoll(poll_, -1);  // the map fd belongs to the BPF object
   poll_ = nullptr;
   started_ = false;
 }
 
-int RingPoller::OnSample(void* ctx, void* data, size_t size) {
-  auto* self = static_cast<RingPoller*>(ctx);
-  uint32_t head[2] = {static_cast<uint32_t>(size), self->ring_id_};
+bool RingPoller::Append(const uint8_t* first, size_t first_len, const uint8_t* second, size_t second_len) {
+  size_t size = first_len + second_len;
+  uint32_t head[2] = {static_cast<uint32_t>(size), ring_id_};
   static const uint8_t kZeros[8] = {};
-  std::vector<uint8_t>& b = self->batch_;
   const auto* h = reinterpret_cast<const uint8_t*>(head);
-  const auto* d = static_cast<const uint8_t*>(data);
   // Appended, not resized then overwritten: no zero fill of every record's bytes.
-  b.insert(b.end(), h, h + sizeof(head));
-  b.insert(b.end(), d, d + size);
-  b.insert(b.end(), kZeros, kZeros + (((size + 7) & ~static_cast<size_t>(7)) - size));
-  // A negative return stops this consume() call; the record is already taken.
-  return b.size() >= self->max_batch_bytes_ ? -E2BIG : 0;
+  batch_.insert(batch_.end(), h, h + sizeof(head));
+  batch_.insert(batch_.end(), first, first + first_len);
+  batch_.insert(batch_.end(), second, second + second_len);
+  batch_.insert(batch_.end(), kZeros, kZeros + (((size + 7) & ~static_cast<size_t>(7)) - size));
+  return batch_.size() < max_batch_bytes_;
 }
 
 void RingPoller::OnReadable(uv_poll_t* handle, int status, int /*events*/) {
@@ -122,8 +107,12 @@ void RingPoller::OnTimer(uv_poll_t* handle, int status, int /*events*/) {
   if (self->ConsumeAndDeliver()) self->ArmTimer();
 }
 
+bool RingPoller::Fill() {
+  return ring_.Consume([this](const uint8_t* a, size_t an, const uint8_t* b, size_t bn) { return Append(a, an, b, bn); });
+}
+
 bool RingPoller::ConsumeAndDeliver() {
-  ring_buffer__consume(rb_);
+  Fill();
   if (batch_.empty()) return false;
   DeliverBatch();
   return true;
@@ -152,10 +141,10 @@ void RingPoller::ArmTimer() {
 
 void RingPoller::Drain() {
   while (true) {
-    int n = ring_buffer__consume(rb_);
+    bool full = Fill();
     if (batch_.empty()) break;
     DeliverBatch();
-    if (n >= 0) break;
+    if (!full) break;
   }
 }
 

@@ -1,5 +1,5 @@
-// Drains one BPF ring buffer from the libuv loop: a uv_poll on the ring's
-// epoll fd wakes the loop, every record available is copied into one batch,
+// Drains one BPF ring buffer from the libuv loop: a uv_poll on the ring map's
+// fd wakes the loop, every record available is copied into one batch,
 // and JS gets one call per wakeup. No thread. With a wake-up window (the BPF
 // side then wakes us at most once per window), a timerfd drains the ring
 // again one window after each drain that found records, and stops when one
@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <vector>
 
-struct ring_buffer;
+#include "ring_reader.h"
 
 namespace oisp {
 
@@ -20,7 +20,7 @@ class RingPoller {
  public:
   // Batch layout, per record: u32 size, u32 ring id, the record, zero padding
   // to 8 bytes. A batch holds at most max_batch_bytes (then the next loop
-  // turn continues, since the epoll fd stays readable).
+  // turn continues, since the ring's fd stays readable).
   RingPoller(Napi::Env env, int map_fd, uint32_t ring_id, Napi::Function callback,
              size_t max_batch_bytes, uint32_t window_us);
   ~RingPoller();
@@ -37,10 +37,13 @@ class RingPoller {
   void SetWindow(uint32_t window_us);
 
  private:
-  static int OnSample(void* ctx, void* data, size_t size);
+  // Appends one record to the batch; false once the batch is full.
+  bool Append(const uint8_t* first, size_t first_len, const uint8_t* second, size_t second_len);
   static void OnReadable(uv_poll_t* handle, int status, int events);
   static void OnTimer(uv_poll_t* handle, int status, int events);
   uv_poll_t* OpenPoll(uv_loop_t* loop, int fd, uv_poll_cb cb);
+  // Moves ready records into the batch; true when it stopped because the batch is full.
+  bool Fill();
   // Consumes what is available and hands it to JS; true when there was something.
   bool ConsumeAndDeliver();
   void ArmTimer();
@@ -49,7 +52,7 @@ class RingPoller {
   Napi::Env env_;
   uint32_t ring_id_;
   size_t max_batch_bytes_;
-  ring_buffer* rb_ = nullptr;
+  RingReader ring_;
   uv_poll_t* poll_ = nullptr;
   uint32_t window_us_ = 0;
   int timer_fd_ = -1;
