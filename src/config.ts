@@ -454,6 +454,12 @@ const schema = {
       default: 16_384,
       env: 'OISP_EXPORT_RETRY_ITEMS',
     },
+    reclaimIdleMs: {
+      doc: 'After the sensor has been this many milliseconds quiet (event loop under 5% busy) following growth of 4 MB or more, it runs one full GC and malloc_trim to give memory back (at most once a minute). 0: never.',
+      format: integerFormat(0, 3_600_000),
+      default: 10_000,
+      env: 'OISP_RECLAIM_IDLE_MS',
+    },
   },
   healthAddr: {
     doc: 'host:port serving /healthz, /readyz (200 once every probe is attached) and /metrics; empty disables.',
@@ -512,7 +518,7 @@ export type SensorConfig = {
   http: { redactHeaders: string[]; exchangeTimeoutMs: number; maxConnections: number; maxHeaderBytes: number; serviceNames: string[] };
   genai: { enabled: boolean; captureContent: boolean; maxBodyBytes: number; maxContentBytes: number; providers: GenAiProviderConfig[] };
   files: { include: string[]; exclude: string[] };
-  limits: { processes: number; sockets: number; exportRetryItems: number };
+  limits: { processes: number; sockets: number; exportRetryItems: number; reclaimIdleMs: number };
   healthAddr: string;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   capture: {

@@ -79,6 +79,8 @@ export interface NativeBinding {
   BpfSensor: new () => NativeSensor;
   abiLayout(): Record<string, StructLayout>;
   abiConstants(): Record<string, number>;
+  /** malloc_trim(0): gives freed heap pages back to the kernel; true when it did. */
+  trimMalloc(): boolean;
 }
 
 export const ADDON_PATH = fileURLToPath(new URL('../../../build/Release/oisp_native.node', import.meta.url));

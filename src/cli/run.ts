@@ -17,6 +17,7 @@ import { OtelPipeline } from '../export/otel-pipeline.js';
 import { TelemetryStage } from '../export/telemetry-stage.js';
 import { LineWriter } from '../output/line-writer.js';
 import { MonotonicClock } from '../util/clock.js';
+import { defaultReclaimHooks, IdleReclaimer } from '../util/idle-reclaim.js';
 import type { Logger } from '../util/log.js';
 
 export interface RunOptions {
@@ -37,8 +38,9 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
   let stage: TelemetryStage | null = null;
   let exportCounters: ExportCounters | null = null;
   let onEvent: (e: SensorEvent) => void;
+  const reclaimer = config.limits.reclaimIdleMs > 0 ? new IdleReclaimer(config.limits.reclaimIdleMs, defaultReclaimHooks(() => binding.trimMalloc())) : null;
   const readCounters = (): Record<string, number> => {
-    return selfCounters({ status: sensor.status(), telemetry: stage?.stats ?? null, export: exportCounters, outputDropped: out.dropped });
+    return selfCounters({ status: sensor.status(), telemetry: stage?.stats ?? null, export: exportCounters, outputDropped: out.dropped, memory: reclaimer });
   };
   const selfMetrics = config.exporter.includes('otlp')
     ? startSelfMetrics({
@@ -77,13 +79,14 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
       log.info(`stopping: ${why}`);
       const deadline = performance.now() + STOP_BUDGET_MS;
       sensor.stop();
+      reclaimer?.stop();
       // Exporters get what is left, but a dead collector must not hold the exit past 5 s.
       const budget = Math.max(500, deadline - performance.now());
       const flushed = Promise.all([stage?.stop(), selfMetrics?.shutdown()]).then(() => true, () => false);
       const inTime = await Promise.race([flushed, new Promise<boolean>((r) => setTimeout(() => r(false), budget).unref())]);
       if (!inTime) log.warn(`export not flushed within ${Math.round(budget)} ms: what was still queued is lost`);
       const s = sensor.status();
-      log.info('final counters', { kernel: s.kernel, user: s.user, ...(stage ? { telemetry: stage.stats, export: exportCounters } : {}), outputDropped: out.dropped });
+      log.info('final counters', { kernel: s.kernel, user: s.user, ...(stage ? { telemetry: stage.stats, export: exportCounters } : {}), outputDropped: out.dropped, ...(reclaimer ? { memory: { reclaims: reclaimer.reclaims, lastFreedBytes: reclaimer.lastFreedBytes } } : {}) });
       await health?.close();
       await out.flush();
       return code;
@@ -103,6 +106,7 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
   if (stopping) return stopping;
   const st = sensor.status();
   log.info(`ready: ${st.attachedTargets.length} TLS targets, ${st.tracepoints.filter((t) => t.ok).length} tracepoints`);
+  reclaimer?.start();
 
   if (exec.length === 0) return signalled;
   const exited = startTraced(exec, sensor, config.exporter.some((k) => k === 'events' || k === 'jsonl'), log);

@@ -85,9 +85,11 @@ export interface CounterSources {
   telemetry: StageStats | null;
   export: ExportCounters | null;
   outputDropped: number;
+  /** The idle reclaimer's counters (null: not running). */
+  memory?: { reclaims: number; lastFreedBytes: number } | null;
 }
 
-/** Every self-counter, flat (`kernel_*`, `user_*`, `discovery_*`, `telemetry_*`, `export_*`, …): what /metrics shows as oisp_<name> and OTLP as oisp.<name>. */
+/** Every self-counter, flat (`kernel_*`, `user_*`, `discovery_*`, `telemetry_*`, `export_*`, `memory_*`, …): what /metrics shows as oisp_<name> and OTLP as oisp.<name>. */
 export function selfCounters(s: CounterSources): Record<string, number> {
-  return flattenCounters('', { kernel: s.status.kernel, user: s.status.user, discovery: s.status.discovery, telemetry: s.telemetry ?? {}, export: s.export ?? {}, output_dropped: s.outputDropped, ready: s.status.ready ? 1 : 0 });
+  return flattenCounters('', { kernel: s.status.kernel, user: s.status.user, discovery: s.status.discovery, telemetry: s.telemetry ?? {}, export: s.export ?? {}, output_dropped: s.outputDropped, memory: s.memory ?? {}, ready: s.status.ready ? 1 : 0 });
 }

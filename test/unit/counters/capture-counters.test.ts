@@ -58,7 +58,7 @@ describe('capture-layer counters reach /metrics', () => {
   before(async () => {
     const real = loadNativeBinding();
     constants = real.abiConstants();
-    const binding: NativeBinding = { BpfSensor: class { constructor() { return kernel; } } as unknown as NativeBinding['BpfSensor'], abiLayout: () => real.abiLayout(), abiConstants: () => real.abiConstants() };
+    const binding: NativeBinding = { BpfSensor: class { constructor() { return kernel; } } as unknown as NativeBinding['BpfSensor'], abiLayout: () => real.abiLayout(), abiConstants: () => real.abiConstants(), trimMalloc: () => real.trimMalloc() };
     const config = loadConfig({});
     sensor = new CaptureSensor(binding, {
       ...config.capture,
