@@ -1,16 +1,32 @@
-// An ELF64 file opened for random access by section: named sections, the full
-// symbol table (.symtab, not only exports), and bytes by file offset or virtual
-// address. Go executables need this: their functions are not exported, and their
-// version lives in a section of its own.
+// An ELF64 file opened for random access by section: the one ELF reader of the
+// sensor. Exported functions by name (through .gnu.hash when the file has one, so a
+// lookup reads bytes, not tables), the full symbol table (.symtab, not only exports:
+// Go executables need it), named sections, and bytes by file offset or virtual address.
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { checkIdent, ELF_HEADER_SIZE, ElfError, readExactly, readSectionHeaders } from './elf.js';
-import type { SectionHeader } from './elf.js';
+import {
+  checkIdent,
+  ELF_HEADER_SIZE,
+  ElfError,
+  forEachNamed,
+  forEachSymbol,
+  isDefined,
+  isExportedFunction,
+  readExactly,
+  readSectionHeaders,
+  SHT_DYNSYM,
+  SHT_GNU_HASH,
+  SHT_NOBITS,
+  SHT_SYMTAB,
+  SYMBOL_SIZE,
+} from './elf.js';
+import type { SectionHeader, SymbolTable } from './elf.js';
+import { GnuHashTable } from './gnu-hash.js';
+import type { SymbolSections } from './gnu-hash.js';
 
-const SHT_SYMTAB = 2;
-const SHT_NOBITS = 8;
+export { ElfError } from './elf.js';
+
 const SHF_ALLOC = 0x2;
-const SYMBOL_SIZE = 24;
 export const ET_DYN = 3;
 
 export interface ElfSection extends SectionHeader {
@@ -30,6 +46,7 @@ export class ElfImage {
     /** e_type: 2 executable, 3 shared object or PIE. */
     readonly type: number,
     readonly sections: readonly ElfSection[],
+    private readCount: number,
   ) {}
 
   /** Opens and reads the section table; the caller must close(). Throws ElfError on a bad file. */
@@ -37,18 +54,32 @@ export class ElfImage {
     const file = await open(path, 'r');
     try {
       const { size } = await file.stat();
-      const header = await readExactly(file, path, 0, ELF_HEADER_SIZE, size, 'ELF header');
+      let readCount = 0;
+      const read = async (position: number, length: number, what: string): Promise<Buffer> => {
+        const bytes = await readExactly(file, path, position, length, size, what);
+        readCount += length;
+        return bytes;
+      };
+      const header = await read(0, ELF_HEADER_SIZE, 'ELF header');
       checkIdent(path, header);
-      const headers = await readSectionHeaders(file, path, header, size);
-      const shstrndx = header.readUInt16LE(0x3e);
-      const names = headers[shstrndx];
-      const nameTable =
-        names && names.type !== SHT_NOBITS ? await readExactly(file, path, names.offset, names.size, size, 'section names') : Buffer.alloc(0);
+      const headers = await readSectionHeaders(path, header, read);
+      const names = headers[header.readUInt16LE(0x3e)];
+      const nameTable = names && names.type !== SHT_NOBITS ? await read(names.offset, names.size, 'section names') : Buffer.alloc(0);
       const sections = headers.map((h) => ({ ...h, name: cString(nameTable, h.nameOffset) }));
-      return new ElfImage(path, file, size, header.readUInt16LE(0x10), sections);
+      return new ElfImage(path, file, size, header.readUInt16LE(0x10), sections, readCount);
     } catch (err) {
       await file.close();
       throw err;
+    }
+  }
+
+  /** Opens `path`, hands it to `use` and closes it whatever `use` does. */
+  static async using<T>(path: string, use: (elf: ElfImage) => Promise<T>): Promise<T> {
+    const elf = await ElfImage.open(path);
+    try {
+      return await use(elf);
+    } finally {
+      await elf.close();
     }
   }
 
@@ -56,12 +87,19 @@ export class ElfImage {
     await this.file.close();
   }
 
+  /** Bytes read from the file so far, the headers read by open() included: what the lookups cost. */
+  get bytesRead(): number {
+    return this.readCount;
+  }
+
   section(name: string): ElfSection | undefined {
     return this.sections.find((s) => s.name === name);
   }
 
   async read(fileOffset: number, length: number, what: string): Promise<Buffer> {
-    return readExactly(this.file, this.path, fileOffset, length, this.fileSize, what);
+    const bytes = await readExactly(this.file, this.path, fileOffset, length, this.fileSize, what);
+    this.readCount += length;
+    return bytes;
   }
 
   async readSection(section: ElfSection): Promise<Buffer> {
@@ -78,38 +116,92 @@ export class ElfImage {
     return null;
   }
 
+  /**
+   * The subset of `names` that the file defines and exports as functions (FUNC or GNU
+   * IFUNC, not local, not an import) in `.dynsym`, in the order of `names`: what a
+   * uprobe can be attached to by name. A name counts when any of its versions does.
+   * Through `.gnu.hash` when the file has one (a few hundred bytes read); else the
+   * whole `.dynsym` and its strings are scanned. A file without `.dynsym` (static, or
+   * stripped of section headers) exports nothing.
+   */
+  async exportedFunctions(names: readonly string[]): Promise<string[]> {
+    const dynamic = this.symbolSections(SHT_DYNSYM);
+    if (!dynamic) return [];
+    const wanted = names.map((name) => Buffer.from(name, 'utf8'));
+    const found = wanted.map(() => false);
+    const hash = this.sections.find((s) => s.type === SHT_GNU_HASH && s.link === dynamic.index);
+    if (hash) {
+      const table = await GnuHashTable.open(this.path, (at, length, what) => this.read(at, length, what), hash, dynamic);
+      // One name after the other: a handful of tiny reads each, no need to crowd the thread pool.
+      for (let i = 0; i < wanted.length; i++) found[i] = await table.has(wanted[i]!, isExportedFunction);
+    } else {
+      forEachNamed(await this.readTable(dynamic), wanted, isExportedFunction, (i) => {
+        found[i] = true;
+      });
+    }
+    return names.filter((_, i) => found[i]);
+  }
+
+  /**
+   * Every function name `exportedFunctions` could find, read from the whole `.dynsym`:
+   * megabytes for a large executable, so for diagnostics and tests, not discovery.
+   */
+  async exportedFunctionNames(): Promise<Set<string>> {
+    const names = new Set<string>();
+    const dynamic = this.symbolSections(SHT_DYNSYM);
+    if (!dynamic) return names;
+    const table = await this.readTable(dynamic);
+    forEachSymbol(table, isExportedFunction, (_, nameOffset) => names.add(cString(table.strings, nameOffset)));
+    return names;
+  }
+
   /** `.symtab` entries among `names` (defined ones; first wins); empty when the file is stripped. */
   async symbols(names: readonly string[]): Promise<Map<string, ElfSymbol>> {
     const found = new Map<string, ElfSymbol>();
-    const symtab = this.sections.find((s) => s.type === SHT_SYMTAB);
+    const symtab = this.symbolSections(SHT_SYMTAB);
     if (!symtab) return found;
-    const strtab = this.sections[symtab.link];
-    if (!strtab) throw new ElfError(this.path, `.symtab links to missing section ${symtab.link}`);
-    const table = await this.readSection(symtab);
-    const strings = await this.readSection(strtab);
-    const entsize = symtab.entsize || SYMBOL_SIZE;
-    if (entsize < SYMBOL_SIZE) throw new ElfError(this.path, `.symtab entry size ${entsize} is too small`);
+    const table = await this.readTable(symtab);
     const wanted = names.map((n) => Buffer.from(n, 'utf8'));
-    for (let base = 0; base + SYMBOL_SIZE <= table.length; base += entsize) {
-      if (table.readUInt16LE(base + 6) === 0) continue; // undefined
-      const start = table.readUInt32LE(base);
-      for (let i = 0; i < wanted.length; i++) {
-        const name = wanted[i]!;
-        const end = start + name.length;
-        if (end >= strings.length || strings[end] !== 0 || strings.compare(name, 0, name.length, start, end) !== 0) continue;
-        if (found.has(names[i]!)) continue;
-        found.set(names[i]!, {
-          value: Number(table.readBigUInt64LE(base + 8)),
-          size: Number(table.readBigUInt64LE(base + 16)),
-        });
-      }
-    }
+    forEachNamed(table, wanted, isDefined, (i, base) => {
+      if (found.has(names[i]!)) return;
+      found.set(names[i]!, {
+        value: Number(table.entries.readBigUInt64LE(base + 8)),
+        size: Number(table.entries.readBigUInt64LE(base + 16)),
+      });
+    });
     return found;
   }
 
   get hasSymtab(): boolean {
     return this.sections.some((s) => s.type === SHT_SYMTAB);
   }
+
+  /** The first symbol table of `type` and its string table, checked; null when there is none to read. */
+  private symbolSections(type: typeof SHT_DYNSYM | typeof SHT_SYMTAB): SymbolSections | null {
+    const label = symbolTableLabel(type);
+    const index = this.sections.findIndex((s) => s.type === type);
+    const symbols = this.sections[index];
+    if (!symbols || symbols.size === 0) return null;
+    const strings = this.sections[symbols.link];
+    if (!strings) throw new ElfError(this.path, `${label} links to missing section ${symbols.link}`);
+    // Names kept in a separate debug file: nothing to compare against here.
+    if (strings.type === SHT_NOBITS) return null;
+    const entsize = symbols.entsize === 0 ? SYMBOL_SIZE : symbols.entsize;
+    if (entsize < SYMBOL_SIZE) throw new ElfError(this.path, `${label} entry size ${entsize} is too small`);
+    return { index, symbols, entsize, strings };
+  }
+
+  /** A symbol table and its strings, read whole. */
+  private async readTable(s: SymbolSections): Promise<SymbolTable> {
+    const label = symbolTableLabel(s.symbols.type);
+    const entries = await this.read(s.symbols.offset, s.symbols.size, label);
+    const strings = await this.read(s.strings.offset, s.strings.size, `${label} names`);
+    return { entries, entsize: s.entsize, strings };
+  }
+}
+
+function symbolTableLabel(type: number): string {
+  return type === SHT_DYNSYM ? '.dynsym' : '.symtab';
 }
 
 function cString(table: Buffer, at: number): string {

@@ -1,21 +1,25 @@
-// Minimal ELF64 little-endian reader: just enough to list the functions a file exports
-// through its dynamic symbol table, which is what a uprobe can be attached to by name.
+// The low-level pieces of the ELF64 little-endian reader: the error type, bounded
+// positional reads, the ELF and section headers, and symbol table entries (which
+// ones a lookup accepts, how a name is compared). Only elf-image.ts and gnu-hash.ts
+// import it; the rest of the sensor goes through ElfImage.
 //
-// Only the ELF header, the section header table, .dynsym and its string table are read,
-// with positional reads: /usr/bin/node is ~100 MB and we look at a few MB of it.
+// Everything is read with positional reads: /usr/bin/node is ~100 MB and we look at
+// a few kB of it.
 
-import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 
 export const ELF_HEADER_SIZE = 64;
 const SECTION_HEADER_SIZE = 64;
-const SYMBOL_SIZE = 24;
+/** An Elf64_Sym: st_name u32, st_info u8, st_other u8, st_shndx u16, st_value u64, st_size u64. */
+export const SYMBOL_SIZE = 24;
 
 const ELFCLASS64 = 2;
 const ELFDATA2LSB = 1;
 
-const SHT_NOBITS = 8;
-const SHT_DYNSYM = 11;
+export const SHT_SYMTAB = 2;
+export const SHT_NOBITS = 8;
+export const SHT_DYNSYM = 11;
+export const SHT_GNU_HASH = 0x6ffffff6;
 const SHN_UNDEF = 0;
 const SHN_XINDEX = 0xffff;
 
@@ -39,13 +43,6 @@ export interface SectionHeader {
   entsize: number;
 }
 
-/** The raw tables of a file: symbol entries and the string table their names point into. */
-interface DynamicTables {
-  symbols: Buffer;
-  entsize: number;
-  strings: Buffer;
-}
-
 /** The file's content is unusable (as opposed to an I/O failure, which stays a system error). */
 export class ElfError extends Error {
   constructor(
@@ -58,72 +55,6 @@ export class ElfError extends Error {
   }
 }
 
-/**
- * Names of the functions (FUNC and GNU IFUNC) that `path` defines and exports in its
- * `.dynsym`. Imports (SHN_UNDEF) and local symbols are left out: a uprobe needs code in
- * this very file. A file without `.dynsym` (static, or stripped of section headers)
- * yields an empty set. Non-ELF, 32-bit, big-endian and truncated files throw an Error
- * whose message names the path and the reason.
- */
-export async function readDynamicSymbols(path: string): Promise<Set<string>> {
-  const names = new Set<string>();
-  const tables = await readDynamicTables(path);
-  if (tables) {
-    const { strings } = tables;
-    forEachExportedFunction(tables, (start) => {
-      const end = strings.indexOf(0, start);
-      names.add(strings.toString('utf8', start, end < 0 ? strings.length : end));
-    });
-  }
-  return names;
-}
-
-/**
- * The subset of `names` that `path` exports as functions, in the order of `names`.
- * Compares bytes in place, so a file with tens of thousands of exports (node) costs no
- * string allocations per symbol.
- */
-export async function hasSymbols(path: string, names: readonly string[]): Promise<string[]> {
-  const tables = await readDynamicTables(path);
-  if (!tables) return [];
-  const { strings } = tables;
-  const wanted = names.map((name) => Buffer.from(name, 'utf8'));
-  const found = new Set<number>();
-  forEachExportedFunction(tables, (start) => {
-    for (let i = 0; i < wanted.length; i++) {
-      const name = wanted[i]!;
-      const end = start + name.length;
-      // The terminating NUL right after the name is a cheap length check before comparing.
-      if (strings[end] === 0 && strings[start] === name[0] && strings.compare(name, 0, name.length, start, end) === 0) {
-        found.add(i);
-      }
-    }
-  });
-  return names.filter((_, i) => found.has(i));
-}
-
-async function readDynamicTables(path: string): Promise<DynamicTables | null> {
-  const file = await open(path, 'r');
-  try {
-    const { size: fileSize } = await file.stat();
-    const header = await readExactly(file, path, 0, ELF_HEADER_SIZE, fileSize, 'ELF header');
-    checkIdent(path, header);
-    const sections = await readSectionHeaders(file, path, header, fileSize);
-    const dynsym = sections.find((section) => section.type === SHT_DYNSYM);
-    if (!dynsym || dynsym.size === 0) return null;
-    const strtab = sections[dynsym.link];
-    if (!strtab) throw new ElfError(path, `.dynsym links to missing section ${dynsym.link}`);
-    if (dynsym.type === SHT_NOBITS || strtab.type === SHT_NOBITS) return null;
-    const entsize = dynsym.entsize === 0 ? SYMBOL_SIZE : dynsym.entsize;
-    if (entsize < SYMBOL_SIZE) throw new ElfError(path, `.dynsym entry size ${entsize} is too small`);
-    const symbols = await readExactly(file, path, dynsym.offset, dynsym.size, fileSize, '.dynsym');
-    const strings = await readExactly(file, path, strtab.offset, strtab.size, fileSize, '.dynstr');
-    return { symbols, entsize, strings };
-  } finally {
-    await file.close();
-  }
-}
-
 export function checkIdent(path: string, header: Buffer): void {
   if (header[0] !== 0x7f || header.toString('latin1', 1, 4) !== 'ELF') {
     throw new ElfError(path, 'not an ELF file');
@@ -132,11 +63,11 @@ export function checkIdent(path: string, header: Buffer): void {
   if (header[5] !== ELFDATA2LSB) throw new ElfError(path, 'not a little-endian ELF file (big-endian or unknown)');
 }
 
+/** `read` is the caller's bounded reader, so that every byte read is counted in one place. */
 export async function readSectionHeaders(
-  file: FileHandle,
   path: string,
   header: Buffer,
-  fileSize: number,
+  read: (position: number, length: number, what: string) => Promise<Buffer>,
 ): Promise<SectionHeader[]> {
   const shoff = toSafeNumber(path, header.readBigUInt64LE(0x28), 'e_shoff');
   const shentsize = header.readUInt16LE(0x3a);
@@ -145,10 +76,10 @@ export async function readSectionHeaders(
   if (shentsize < SECTION_HEADER_SIZE) throw new ElfError(path, `section header size ${shentsize} is too small`);
   if (shnum === 0) {
     // Extended numbering: with >= 0xff00 sections the real count is in section 0's sh_size.
-    const first = await readExactly(file, path, shoff, shentsize, fileSize, 'section header table');
+    const first = await read(shoff, shentsize, 'section header table');
     shnum = toSafeNumber(path, first.readBigUInt64LE(0x20), 'section count');
   }
-  const table = await readExactly(file, path, shoff, shnum * shentsize, fileSize, 'section header table');
+  const table = await read(shoff, shnum * shentsize, 'section header table');
   const sections: SectionHeader[] = [];
   for (let i = 0; i < shnum; i++) {
     const base = i * shentsize;
@@ -164,24 +95,6 @@ export async function readSectionHeaders(
     });
   }
   return sections;
-}
-
-/** Calls `visit` with the name's offset in the string table for every defined, non-local FUNC/IFUNC symbol. */
-function forEachExportedFunction(tables: DynamicTables, visit: (nameOffset: number) => void): void {
-  const { symbols, entsize, strings } = tables;
-  const count = Math.floor(symbols.length / entsize);
-  for (let i = 0; i < count; i++) {
-    const base = i * entsize;
-    const info = symbols[base + 4]!;
-    const type = info & 0xf;
-    if (type !== STT_FUNC && type !== STT_GNU_IFUNC) continue;
-    if (info >> 4 === STB_LOCAL) continue;
-    const shndx = symbols.readUInt16LE(base + 6);
-    if (shndx === SHN_UNDEF || shndx === SHN_XINDEX) continue;
-    const nameOffset = symbols.readUInt32LE(base);
-    if (nameOffset === 0 || nameOffset >= strings.length) continue;
-    visit(nameOffset);
-  }
 }
 
 export async function readExactly(
@@ -205,6 +118,68 @@ export async function readExactly(
     done += bytesRead;
   }
   return buffer;
+}
+
+/** A symbol table read whole, with the string table its names point into. */
+export interface SymbolTable {
+  entries: Buffer;
+  entsize: number;
+  strings: Buffer;
+}
+
+/** Which entries a lookup may match: tested on the entry at `base` of `entries`. */
+export type SymbolFilter = (entries: Buffer, base: number) => boolean;
+
+/**
+ * A function this very file defines and others can call: what a uprobe attached by
+ * name needs. FUNC or GNU IFUNC, not local, in a real section (imports are SHN_UNDEF).
+ */
+export const isExportedFunction: SymbolFilter = (entries, base) => {
+  const info = entries[base + 4]!;
+  const type = info & 0xf;
+  if (type !== STT_FUNC && type !== STT_GNU_IFUNC) return false;
+  if (info >> 4 === STB_LOCAL) return false;
+  const shndx = entries.readUInt16LE(base + 6);
+  return shndx !== SHN_UNDEF && shndx !== SHN_XINDEX;
+};
+
+/** Any symbol with a definition in this file (what a .symtab lookup wants). */
+export const isDefined: SymbolFilter = (entries, base) => entries.readUInt16LE(base + 6) !== SHN_UNDEF;
+
+/** Calls `visit` with the entry's offset and its name's offset for every entry `filter` lets through. */
+export function forEachSymbol(table: SymbolTable, filter: SymbolFilter, visit: (base: number, nameOffset: number) => void): void {
+  const { entries, entsize, strings } = table;
+  for (let base = 0; base + SYMBOL_SIZE <= entries.length; base += entsize) {
+    if (!filter(entries, base)) continue;
+    const nameOffset = entries.readUInt32LE(base);
+    if (nameOffset === 0 || nameOffset >= strings.length) continue;
+    visit(base, nameOffset);
+  }
+}
+
+/**
+ * Calls `visit(which, base)` for every entry `filter` lets through whose name is
+ * exactly `wanted[which]`. Compares bytes in place, so a table with tens of thousands
+ * of symbols (node) costs no string per symbol.
+ */
+export function forEachNamed(
+  table: SymbolTable,
+  wanted: readonly Buffer[],
+  filter: SymbolFilter,
+  visit: (which: number, base: number) => void,
+): void {
+  forEachSymbol(table, filter, (base, nameOffset) => {
+    for (let i = 0; i < wanted.length; i++) {
+      if (nameIs(table.strings, nameOffset, wanted[i]!)) visit(i, base);
+    }
+  });
+}
+
+/** Whether the NUL-terminated string at `start` of `strings` is exactly `name`. */
+export function nameIs(strings: Buffer, start: number, name: Buffer): boolean {
+  const end = start + name.length;
+  // The terminating NUL right after the name is a cheap length check before comparing.
+  return strings[end] === 0 && strings[start] === name[0] && strings.compare(name, 0, name.length, start, end) === 0;
 }
 
 function toSafeNumber(path: string, value: bigint, what: string): number {

@@ -5,8 +5,8 @@
 // from a table by Go version.
 import type { GoConnLayout } from '../capture/native.js';
 import { Cursor, DwarfError, loadDwarf, structMemberOffsets } from './dwarf.js';
-import { ElfImage, ET_DYN } from './elf-image.js';
-import type { ElfSymbol } from './elf-image.js';
+import { ET_DYN } from './elf-image.js';
+import type { ElfImage, ElfSymbol } from './elf-image.js';
 import { returnOffsets, X86DecodeError } from './x86-length.js';
 
 export const GO_WRITE = 'crypto/tls.(*Conn).Write';
@@ -76,45 +76,44 @@ export type GoInspection =
   | { kind: 'unusable'; version: string; reason: string }
   | { kind: 'go'; plan: GoTlsPlan };
 
-/** Reads what the sensor needs from a possible Go executable; throws only ElfError and I/O errors. */
-export async function inspectGoBinary(path: string): Promise<GoInspection> {
-  const elf = await ElfImage.open(path);
-  try {
-    const buildinfo = elf.section('.go.buildinfo');
-    if (!buildinfo) return { kind: 'not-go' };
-    const version = (await goVersion(elf, await elf.readSection(buildinfo))) ?? 'unknown Go version';
-    const minor = goMinor(version);
-    const symbols = await elf.symbols([GO_WRITE, GO_READ, ...TCP_CONN_ITABS]);
-    const write = symbols.get(GO_WRITE);
-    const read = symbols.get(GO_READ);
-    if (!write || !read) {
-      if (elf.hasSymtab) return { kind: 'no-tls', version };
-      if (!(await mentionsConnWrite(elf))) return { kind: 'no-tls', version };
-      return { kind: 'unusable', version, reason: 'is stripped: no crypto/tls symbols' };
-    }
-    if (minor !== null && minor < MIN_REGISTER_ABI_MINOR) {
-      return { kind: 'unusable', version, reason: `was built by ${version}: before Go 1.17 arguments are on the stack, which is not supported` };
-    }
-    let fns: [GoTlsFunction, GoTlsFunction];
-    try {
-      fns = [await locate(elf, GO_WRITE, write), await locate(elf, GO_READ, read)];
-    } catch (err) {
-      if (!(err instanceof X86DecodeError) && !(err instanceof GoLayoutError)) throw err;
-      return { kind: 'unusable', version, reason: `cannot be probed: ${err.message}` };
-    }
-    const itab = TCP_CONN_ITABS.map((n) => symbols.get(n)).find((s) => s !== undefined);
-    const dwarf = await dwarfConnOffsets(elf);
-    const table = minor === null ? undefined : tableConnOffsets(minor);
-    const offsets = 'offsets' in dwarf ? dwarf.offsets : table;
-    const fdFrom: GoFdSource = 'offsets' in dwarf ? 'dwarf' : table ? 'table' : 'syscalls';
-    // A PIE's itab address moves at load time: the check is skipped rather than wrong.
-    const layout = offsets ? { ...offsets, tcpConnItab: itab && elf.type !== ET_DYN ? BigInt(itab.value) : 0n } : null;
-    const plan: GoTlsPlan = { version, write: fns[0], read: fns[1], layout, fdFrom };
-    if ('note' in dwarf) plan.dwarfNote = dwarf.note;
-    return { kind: 'go', plan };
-  } finally {
-    await elf.close();
+/**
+ * Reads what the sensor needs from a possible Go executable, already open (the caller
+ * has usually just looked for the C TLS API in it, and closes it); throws only
+ * ElfError and I/O errors.
+ */
+export async function inspectGoBinary(elf: ElfImage): Promise<GoInspection> {
+  const buildinfo = elf.section('.go.buildinfo');
+  if (!buildinfo) return { kind: 'not-go' };
+  const version = (await goVersion(elf, await elf.readSection(buildinfo))) ?? 'unknown Go version';
+  const minor = goMinor(version);
+  const symbols = await elf.symbols([GO_WRITE, GO_READ, ...TCP_CONN_ITABS]);
+  const write = symbols.get(GO_WRITE);
+  const read = symbols.get(GO_READ);
+  if (!write || !read) {
+    if (elf.hasSymtab) return { kind: 'no-tls', version };
+    if (!(await mentionsConnWrite(elf))) return { kind: 'no-tls', version };
+    return { kind: 'unusable', version, reason: 'is stripped: no crypto/tls symbols' };
   }
+  if (minor !== null && minor < MIN_REGISTER_ABI_MINOR) {
+    return { kind: 'unusable', version, reason: `was built by ${version}: before Go 1.17 arguments are on the stack, which is not supported` };
+  }
+  let fns: [GoTlsFunction, GoTlsFunction];
+  try {
+    fns = [await locate(elf, GO_WRITE, write), await locate(elf, GO_READ, read)];
+  } catch (err) {
+    if (!(err instanceof X86DecodeError) && !(err instanceof GoLayoutError)) throw err;
+    return { kind: 'unusable', version, reason: `cannot be probed: ${err.message}` };
+  }
+  const itab = TCP_CONN_ITABS.map((n) => symbols.get(n)).find((s) => s !== undefined);
+  const dwarf = await dwarfConnOffsets(elf);
+  const table = minor === null ? undefined : tableConnOffsets(minor);
+  const offsets = 'offsets' in dwarf ? dwarf.offsets : table;
+  const fdFrom: GoFdSource = 'offsets' in dwarf ? 'dwarf' : table ? 'table' : 'syscalls';
+  // A PIE's itab address moves at load time: the check is skipped rather than wrong.
+  const layout = offsets ? { ...offsets, tcpConnItab: itab && elf.type !== ET_DYN ? BigInt(itab.value) : 0n } : null;
+  const plan: GoTlsPlan = { version, write: fns[0], read: fns[1], layout, fdFrom };
+  if ('note' in dwarf) plan.dwarfNote = dwarf.note;
+  return { kind: 'go', plan };
 }
 
 class GoLayoutError extends Error {}

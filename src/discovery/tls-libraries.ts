@@ -7,7 +7,7 @@
 // present and future, that maps the file.
 
 import { readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
-import { ElfError, hasSymbols } from './elf.js';
+import { ElfError, ElfImage } from './elf-image.js';
 import { GO_READ, GO_WRITE, inspectGoBinary } from './go-binary.js';
 import type { GoTlsPlan } from './go-binary.js';
 import { isVanishedError, listPids, parseMapsLine, stripDeleted } from './proc.js';
@@ -376,27 +376,25 @@ export class TlsLibraryFinder {
   /** Rejects only on I/O errors; a file that is not a usable ELF is a negative verdict. */
   private async check(openPath: string): Promise<Verdict> {
     this.stats.filesChecked++;
-    let found: string[];
     try {
-      found = await hasSymbols(openPath, TLS_SYMBOLS);
+      // One open and one header parse serve both questions (C TLS API, then Go).
+      return await ElfImage.using(openPath, (elf) => this.checkImage(elf));
     } catch (err) {
       if (err instanceof ElfError) return { ok: false, reason: err.reason };
       throw err;
     }
-    if (!REQUIRED_PAIRS.some((pair) => pair.every((name) => found.includes(name)))) return this.checkGo(openPath);
-    return { ok: true, symbols: TLS_SYMBOLS.filter((name) => found.includes(name)) };
+  }
+
+  private async checkImage(elf: ElfImage): Promise<Verdict> {
+    const found = await elf.exportedFunctions(TLS_SYMBOLS);
+    if (REQUIRED_PAIRS.some((pair) => pair.every((name) => found.includes(name)))) return { ok: true, symbols: found };
+    return this.checkGo(elf);
   }
 
   /** A file without the C TLS API may be a Go executable using crypto/tls. */
-  private async checkGo(openPath: string): Promise<Verdict> {
+  private async checkGo(elf: ElfImage): Promise<Verdict> {
     const lacks = 'it lacks SSL_write and SSL_read (or gnutls_record_send and gnutls_record_recv, or Go crypto/tls symbols)';
-    let go;
-    try {
-      go = await inspectGoBinary(openPath);
-    } catch (err) {
-      if (err instanceof ElfError) return { ok: false, reason: err.reason };
-      throw err;
-    }
+    const go = await inspectGoBinary(elf);
     switch (go.kind) {
       case 'go':
         return { ok: true, symbols: [GO_WRITE, GO_READ], go: go.plan };

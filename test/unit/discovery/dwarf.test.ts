@@ -238,27 +238,19 @@ async function overwrite(file: string, at: number, bytes: Buffer): Promise<void>
 }
 
 async function section(file: string, name: string): Promise<{ offset: number; size: number; bytes: Buffer }> {
-  const elf = await ElfImage.open(file);
-  try {
+  return ElfImage.using(file, async (elf) => {
     const s = elf.section(name);
     assert.ok(s, `${file} has no ${name}`);
     return { offset: s.offset, size: s.size, bytes: await elf.readSection(s) };
-  } finally {
-    await elf.close();
-  }
+  });
 }
 
 async function offsetsOf(file: string): Promise<Awaited<ReturnType<typeof dwarfConnOffsets>>> {
-  const elf = await ElfImage.open(file);
-  try {
-    return await dwarfConnOffsets(elf);
-  } finally {
-    await elf.close();
-  }
+  return ElfImage.using(file, dwarfConnOffsets);
 }
 
 async function planOf(file: string): Promise<GoTlsPlan> {
-  const r = await inspectGoBinary(file);
+  const r = await ElfImage.using(file, inspectGoBinary);
   if (r.kind !== 'go') assert.fail(`${file}: ${JSON.stringify(r)}`);
   return r.plan;
 }

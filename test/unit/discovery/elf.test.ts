@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ElfError, hasSymbols, readDynamicSymbols } from '../../../src/discovery/elf.js';
+import { ElfError, ElfImage } from '../../../src/discovery/elf-image.js';
 
 const TLS_SOURCE = `
 #include <stdio.h>
@@ -18,6 +18,16 @@ int SSL_write_ex(void *ssl, const void *buf, unsigned long num, unsigned long *w
 const MAIN_SOURCE = `
 int main(void) { return SSL_write(0, 0, 0) > 100; }
 `;
+
+/** Every function `path` exports, from a whole-table scan. */
+function readDynamicSymbols(path: string): Promise<Set<string>> {
+  return ElfImage.using(path, (elf) => elf.exportedFunctionNames());
+}
+
+/** The subset of `names` that `path` exports as functions, by lookup. */
+function hasSymbols(path: string, names: readonly string[]): Promise<string[]> {
+  return ElfImage.using(path, (elf) => elf.exportedFunctions(names));
+}
 
 let dir = '';
 let library = '';
@@ -50,7 +60,7 @@ after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-describe('readDynamicSymbols', () => {
+describe('ElfImage.exportedFunctionNames', () => {
   it('lists the functions a shared library defines, not its imports or data', async () => {
     const symbols = await readDynamicSymbols(library);
     assert.ok(symbols.has('SSL_write'));
@@ -128,7 +138,7 @@ describe('readDynamicSymbols', () => {
   });
 });
 
-describe('hasSymbols', () => {
+describe('ElfImage.exportedFunctions', () => {
   it('returns the present subset in the order asked', async () => {
     assert.deepEqual(await hasSymbols(library, ['SSL_read_ex', 'SSL_read', 'puts', 'SSL_write']), ['SSL_read', 'SSL_write']);
   });

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { ElfImage } from '../../../src/discovery/elf-image.js';
 import { TlsLibraryFinder } from '../../../src/discovery/tls-libraries.js';
 
 const TLS_SOURCE = `
@@ -283,6 +284,37 @@ describe('TlsLibraryFinder.scanConfigured', () => {
     assert.match(errors[2]!, /libssl\.so\.1\.1 cannot be used: not an ELF file;/);
     assert.match(errors[3]!, /cannot be used: it is not a regular file;/);
     assert.deepEqual(await finder.scanConfigured(), { targets: [], errors: errors });
+  });
+
+  it('opens each file once for the C TLS API and Go checks, and closes it on every path', async () => {
+    const opened: string[] = [];
+    let open = 0;
+    const realOpen = ElfImage.open.bind(ElfImage);
+    ElfImage.open = async (path: string): Promise<ElfImage> => {
+      opened.push(path);
+      const elf = await realOpen(path);
+      open++;
+      const realClose = elf.close.bind(elf);
+      elf.close = async (): Promise<void> => {
+        open--;
+        await realClose();
+      };
+      return elf;
+    };
+    try {
+      const tlsapp = join(containerRoot, 'usr/bin/tlsapp');
+      const plainapp = join(containerRoot, 'usr/bin/plainapp');
+      const notElf = join(hostLibDir, 'libssl.so.1.1');
+      const finder = new TlsLibraryFinder({ extraPaths: [tlsapp, plainapp, notElf] });
+      const { targets, errors } = await finder.scanConfigured();
+      assert.equal(targets.length, 1);
+      assert.equal(errors.length, 2);
+      // plainapp has no SSL symbols, so it also went through the Go inspection: still one open.
+      assert.deepEqual(opened, [tlsapp, plainapp, notElf]);
+      assert.equal(open, 0, 'every image opened was closed');
+    } finally {
+      ElfImage.open = realOpen;
+    }
   });
 });
 

@@ -97,19 +97,12 @@ describe('RET offsets of a real Go executable, against objdump', { skip: goMissi
   }
 
   test('crypto/tls.(*Conn).Write and Read: the probed RET sites are exactly objdump\'s rets', async () => {
-    const inspection = await inspectGoBinary(binary);
+    const inspection = await ElfImage.using(binary, inspectGoBinary);
     assert.equal(inspection.kind, 'go');
     if (inspection.kind !== 'go') return;
     assert.match(inspection.plan.version, /^go1\.\d+/);
     const fns = new Map(textFunctions().map((f) => [f.name, f]));
-    const text = (await (async () => {
-      const elf = await ElfImage.open(binary);
-      try {
-        return elf.section('.text')!;
-      } finally {
-        await elf.close();
-      }
-    })());
+    const text = await ElfImage.using(binary, async (elf) => elf.section('.text')!);
     for (const fn of [inspection.plan.write, inspection.plan.read]) {
       const sym = fns.get(fn.name);
       assert.ok(sym, `nm has no ${fn.name}`);
