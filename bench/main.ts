@@ -141,7 +141,7 @@ function readSettings(): Settings {
     pacedRates: ratesFromEnv('BENCH_PACED_RATES', '1000,5000,max'),
     paced64kRate,
     memory: {
-      idleSeconds: intFromEnv('BENCH_MEMORY_IDLE_SECONDS', 5, 1, 600),
+      idleSeconds: intFromEnv('BENCH_MEMORY_IDLE_SECONDS', 25, 1, 600),
       loadSeconds: intFromEnv('BENCH_MEMORY_SECONDS', 60, 2, 3600),
       rate: ratesFromEnv('BENCH_MEMORY_RATE', '10000')[0] ?? null,
     },
@@ -476,7 +476,7 @@ async function main(): Promise<void> {
   const plannedSeconds = rowCount * perRow + (has('rate') ? settings.workloads.length * CALIBRATION_SECONDS : 0)
     + (has('paced') ? pacedPlannedSeconds(sustained) : 0)
     + (has('64k-paced') ? PACED_64K_ROWS * perRow : 0)
-    + (has('memory') ? settings.memory.idleSeconds + settings.memory.loadSeconds : 0)
+    + (has('memory') ? 2 * settings.memory.idleSeconds + settings.memory.loadSeconds : 0)
     + (has('pipeline') ? 6 * settings.pipelineSeconds : 0);
   // Each sustained row starts a sensor (and settles) on top of its load: slack for that too.
   const sustainedRows = (has('paced') ? settings.pacedRates.length + 1 : 0) + (has('64k-paced') ? PACED_64K_ROWS : 0) + (has('memory') ? 1 : 0);

@@ -121,11 +121,12 @@ export async function paced64k(ctx: LoadContext, s: SustainedSettings, out: Out,
 /** Table 7: the sensor's memory idle and under load. */
 export async function memory(ctx: LoadContext, s: SustainedSettings, out: Out, progress: Progress): Promise<void> {
   const settings: MemorySettings = { ...s.memory, path: TINY_PATH };
-  progress(`bench: memory, ${settings.idleSeconds} s idle then ${settings.loadSeconds} s at ${rateLabel(settings.rate)} ...\n`);
+  progress(`bench: memory, ${settings.idleSeconds} s idle, ${settings.loadSeconds} s at ${rateLabel(settings.rate)}, ${settings.idleSeconds} s idle ...\n`);
   const m = await measureMemory(ctx, settings);
   out(`7. Sensor memory: VmRSS of its node process, sampled every second: ${settings.idleSeconds} s idle after "ready", then`);
-  out(`   ${settings.loadSeconds} s of tiny requests asked at ${rateLabel(settings.rate)} (wrk paced, ${pacedConnections(settings.rate)} conns). Growth: least-squares slope`);
-  out('   of the second half of the samples, in MB per minute (≈ 0: flat).');
+  out(`   ${settings.loadSeconds} s of tiny requests asked at ${rateLabel(settings.rate)} (wrk paced, ${pacedConnections(settings.rate)} conns), then ${settings.idleSeconds} s idle again. Growth:`);
+  out('   least-squares slope of the second half of the samples, in MB per minute (≈ 0: flat). Idle phases are judged');
+  out('   where they settle (end: the sensor gives memory back after 10 s quiet, OISP_RECLAIM_IDLE_MS), the load at its peak.');
   if (settings.rate !== null && m.load.requestsPerSecond < REACHED_SHARE * settings.rate) {
     out(`   NOTE: ${rateLabel(settings.rate)} is not reachable here with the sensor attached: wrk achieved ${num(m.load.requestsPerSecond)} req/s, the most`);
     out('   this machine allowed in this run; the load row is at that rate.');

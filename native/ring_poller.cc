@@ -7,13 +7,29 @@
 #include <cstring>
 #include <string>
 
+#include "events.h"
+
 namespace oisp {
+
+namespace {
+// Room beyond max_batch_bytes for the record that crosses it: the largest the
+// BPF side writes is a TLS chunk (the fixed part and OISP_TLS_CHUNK_MAX bytes),
+// plus the batch frame and padding.
+constexpr size_t kFrameBytes = 8;
+constexpr size_t kLargestRecord = sizeof(struct oisp_tls_data) + OISP_TLS_CHUNK_MAX;
+static_assert(sizeof(struct oisp_proc_exec) <= kLargestRecord, "exec records fit the batch slack");
+static_assert(sizeof(struct oisp_file_open) <= kLargestRecord, "file records fit the batch slack");
+constexpr size_t kSlackBytes = kFrameBytes + kLargestRecord + 8;
+}  // namespace
 
 RingPoller::RingPoller(Napi::Env env, int map_fd, uint32_t ring_id, Napi::Function callback,
                        size_t max_batch_bytes, uint32_t window_us)
     : env_(env), ring_id_(ring_id), max_batch_bytes_(max_batch_bytes), ring_(env, map_fd), window_us_(window_us) {
   callback_ = Napi::Persistent(callback);
-  batch_.reserve(64 * 1024);
+  batch_capacity_ = max_batch_bytes + kSlackBytes;
+  Napi::Buffer<uint8_t> batch = Napi::Buffer<uint8_t>::New(env, batch_capacity_);
+  batch_ = batch.Data();
+  batch_ref_ = Napi::Persistent(batch);
 }
 
 RingPoller::~RingPoller() { Stop(); }
@@ -79,15 +95,21 @@ void RingPoller::Stop() {
 
 bool RingPoller::Append(const uint8_t* first, size_t first_len, const uint8_t* second, size_t second_len) {
   size_t size = first_len + second_len;
+  size_t padded = (size + 7) & ~static_cast<size_t>(7);
+  if (batch_len_ >= max_batch_bytes_) return false;
+  if (batch_len_ + kFrameBytes + padded > batch_capacity_) {
+    // Larger than the BPF side ever writes (see kLargestRecord): taking it
+    // would overflow, leaving it would stall the ring. Dropped.
+    return batch_len_ > 0 ? false : true;
+  }
+  uint8_t* at = batch_ + batch_len_;
   uint32_t head[2] = {static_cast<uint32_t>(size), ring_id_};
-  static const uint8_t kZeros[8] = {};
-  const auto* h = reinterpret_cast<const uint8_t*>(head);
-  // Appended, not resized then overwritten: no zero fill of every record's bytes.
-  batch_.insert(batch_.end(), h, h + sizeof(head));
-  batch_.insert(batch_.end(), first, first + first_len);
-  batch_.insert(batch_.end(), second, second + second_len);
-  batch_.insert(batch_.end(), kZeros, kZeros + (((size + 7) & ~static_cast<size_t>(7)) - size));
-  return batch_.size() < max_batch_bytes_;
+  memcpy(at, head, sizeof(head));
+  memcpy(at + kFrameBytes, first, first_len);
+  if (second_len) memcpy(at + kFrameBytes + first_len, second, second_len);
+  memset(at + kFrameBytes + size, 0, padded - size);
+  batch_len_ += kFrameBytes + padded;
+  return true;
 }
 
 void RingPoller::OnReadable(uv_poll_t* handle, int status, int /*events*/) {
@@ -113,7 +135,7 @@ bool RingPoller::Fill() {
 
 bool RingPoller::ConsumeAndDeliver() {
   Fill();
-  if (batch_.empty()) return false;
+  if (batch_len_ == 0) return false;
   DeliverBatch();
   return true;
 }
@@ -140,26 +162,30 @@ void RingPoller::ArmTimer() {
 }
 
 void RingPoller::Drain() {
+  if (delivering_) return;
   while (true) {
     bool full = Fill();
-    if (batch_.empty()) break;
+    if (batch_len_ == 0) break;
     DeliverBatch();
     if (!full) break;
   }
 }
 
 void RingPoller::DeliverBatch() {
-  if (batch_.empty()) return;
+  if (batch_len_ == 0) return;
   Napi::HandleScope scope(env_);
-  Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::Copy(env_, batch_.data(), batch_.size());
-  batch_.clear();
+  size_t len = batch_len_;
+  batch_len_ = 0;
+  delivering_ = true;
   try {
-    callback_.MakeCallback(env_.Global(), {buf, Napi::Number::New(env_, ring_id_)});
+    callback_.MakeCallback(env_.Global(), {batch_ref_.Value(), Napi::Number::New(env_, ring_id_),
+                                           Napi::Number::New(env_, static_cast<double>(len))});
   } catch (const Napi::Error& e) {
     // The JS side catches its own errors; anything escaping is a bug that
     // must surface as an uncaught exception, not vanish here.
     napi_fatal_exception(env_, e.Value());
   }
+  delivering_ = false;
 }
 
 }  // namespace oisp

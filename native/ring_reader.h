@@ -27,9 +27,10 @@ class RingReader {
 
   // Hands every committed record to on_record(first, first_len, second,
   // second_len) in order — `second` is non-empty only for a record that wraps
-  // past the end of the data area — and frees its space. Stops at a record
-  // still being written, or after a record for which on_record returned false.
-  // Returns true when it stopped because on_record asked to.
+  // past the end of the data area — and frees the space of each one it takes.
+  // Stops at a record still being written, or at one on_record does not take
+  // (returns false), which stays in the ring for the next call. Returns true
+  // when it stopped because a record was not taken.
   template <typename OnRecord>
   bool Consume(OnRecord&& on_record);
 
@@ -71,15 +72,13 @@ bool RingReader::Consume(OnRecord&& on_record) {
       if (len & kBusyBit) return false;
       uint64_t bytes = len & ~(kBusyBit | kDiscardBit);
       uint64_t start = (cons + kHeaderBytes) & mask_;
-      bool keep_going = true;
       if (!(len & kDiscardBit)) {
         uint64_t first = bytes <= size - start ? bytes : size - start;
-        keep_going = on_record(data_ + start, static_cast<size_t>(first), data_,
-                               static_cast<size_t>(bytes - first));
+        if (!on_record(data_ + start, static_cast<size_t>(first), data_, static_cast<size_t>(bytes - first)))
+          return true;
       }
       cons += (bytes + kHeaderBytes + 7) & ~uint64_t{7};
       __atomic_store_n(consumer_pos_, cons, __ATOMIC_RELEASE);
-      if (!keep_going) return true;
     }
   }
 }

@@ -56,8 +56,12 @@ export interface NativeSensor {
   setTargetComm(comm: string, present: boolean): void;
   /** Kernel counters (enum oisp_counter), summed over CPUs. */
   counters(): number[];
-  /** Starts the ring pollers: one callback per loop wakeup per ring. */
-  start(onBatch: (batch: Buffer, ring: number) => void, maxBatchBytes: number): void;
+  /**
+   * Starts the ring pollers: one callback per loop wakeup per ring, with the
+   * batch in the first `length` bytes of `buffer`. Each ring reuses one buffer
+   * for every call: nothing of it may be kept after the callback returns.
+   */
+  start(onBatch: (buffer: Buffer, ring: number, length: number) => void, maxBatchBytes: number): void;
   /** The wake-up window from now on (µs, non-zero; only when loaded with a non-zero window). */
   setWakeupWindow(windowUs: number): void;
   /** Delivers what is left in the rings, synchronously. */

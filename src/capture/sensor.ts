@@ -176,7 +176,7 @@ export class CaptureSensor {
       this.log.warn(`tracepoint ${r.section} not attached, its events are off`, { error: r.error });
     }
 
-    native.start((batch, ring) => this.onBatch(batch, ring), this.opts.maxBatchBytes);
+    native.start((buffer, ring, length) => this.onBatch(buffer.subarray(0, length), ring), this.opts.maxBatchBytes);
     if (this.opts.wakeupWindowUs > 0) {
       this.moderator = new WakeupModerator(
         { minUs: this.opts.wakeupWindowUs, maxUs: Math.max(this.opts.wakeupWindowUs, this.opts.wakeupWindowMaxUs) },

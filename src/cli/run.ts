@@ -40,7 +40,7 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
   let onEvent: (e: SensorEvent) => void;
   const reclaimer = config.limits.reclaimIdleMs > 0 ? new IdleReclaimer(config.limits.reclaimIdleMs, defaultReclaimHooks(() => binding.trimMalloc())) : null;
   const readCounters = (): Record<string, number> => {
-    return selfCounters({ status: sensor.status(), telemetry: stage?.stats ?? null, export: exportCounters, outputDropped: out.dropped, memory: reclaimer });
+    return selfCounters({ status: sensor.status(), telemetry: stage?.stats ?? null, export: exportCounters, outputDropped: out.dropped, memory: reclaimer?.counters() ?? null });
   };
   const selfMetrics = config.exporter.includes('otlp')
     ? startSelfMetrics({
@@ -86,7 +86,7 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
       const inTime = await Promise.race([flushed, new Promise<boolean>((r) => setTimeout(() => r(false), budget).unref())]);
       if (!inTime) log.warn(`export not flushed within ${Math.round(budget)} ms: what was still queued is lost`);
       const s = sensor.status();
-      log.info('final counters', { kernel: s.kernel, user: s.user, ...(stage ? { telemetry: stage.stats, export: exportCounters } : {}), outputDropped: out.dropped, ...(reclaimer ? { memory: { reclaims: reclaimer.reclaims, lastFreedBytes: reclaimer.lastFreedBytes } } : {}) });
+      log.info('final counters', { kernel: s.kernel, user: s.user, ...(stage ? { telemetry: stage.stats, export: exportCounters } : {}), outputDropped: out.dropped, ...(reclaimer ? { memory: reclaimer.counters() } : {}) });
       await health?.close();
       await out.flush();
       return code;

@@ -17,7 +17,7 @@ export interface HealthSource {
 const GAUGES = new Set([
   'ready', 'telemetry_http_connections', 'telemetry_processes', 'export_spans_queued', 'export_logs_queued',
   'user_sockets', 'user_tls_targets', 'user_latency_us_p50', 'user_latency_us_p99', 'user_latency_us_max',
-  'user_wakeup_window_us',
+  'user_wakeup_window_us', 'memory_last_freed_bytes',
 ]);
 
 /** True for a monotonic counter (records, drops, errors, evictions…), false for a gauge of current state. */

@@ -62,6 +62,11 @@ export class IdleReclaimer {
     this.quietSince = hooks.now();
   }
 
+  /** What the self-counters show (memory_reclaims, memory_last_freed_bytes). */
+  counters(): { reclaims: number; lastFreedBytes: number } {
+    return { reclaims: this.reclaims, lastFreedBytes: this.lastFreedBytes };
+  }
+
   /** Looks at the load every periodMs; quietMs 0 disables reclaiming. */
   start(periodMs = 1000): void {
     if (this.timer || this.quietMs <= 0) return;

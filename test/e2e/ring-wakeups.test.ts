@@ -71,8 +71,8 @@ test('a window widened at run time still drains what it holds, with no later rec
   native.setConfigFlags(ABI.OISP_CFG_FILTER | ABI.OISP_CFG_PROC_EVENTS);
   native.attachTracepoints();
   const exits = new Map<number, number>();
-  native.start((batch) => {
-    decodeBatch(batch, {
+  native.start((buffer, _ring, length) => {
+    decodeBatch(buffer.subarray(0, length), {
       record: (r: RawRecord) => {
         if (r.type === 'process.exit') exits.set(r.pid, performance.now());
       },
@@ -157,9 +157,9 @@ test('records that wrap around the end of a small ring arrive intact', { timeout
   const failures: string[] = [];
   const records: { direction: 'write' | 'read'; data: Buffer }[] = [];
   let ringBytesSeen = 0;
-  native.start((batch, ring) => {
-    if (ring === 0) ringBytesSeen += batch.length;
-    decodeBatch(batch, {
+  native.start((buffer, ring, length) => {
+    if (ring === 0) ringBytesSeen += length;
+    decodeBatch(buffer.subarray(0, length), {
       record: (r: RawRecord) => {
         // Copied now and checked later: a slow reader here would only fill the small ring.
         if (r.type === 'tls.chunk') records.push({ direction: r.direction, data: Buffer.from(r.data) });

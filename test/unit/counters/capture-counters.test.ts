@@ -18,7 +18,7 @@ import { idleCapture, metricValue } from './metrics-text.js';
 
 /** Stands in for the loaded eBPF object: batches are handed in by the test; uprobes cannot be attached. */
 class RecordedKernel implements NativeSensor {
-  onBatch: ((b: Buffer, ring: number) => void) | null = null;
+  onBatch: ((b: Buffer, ring: number, length: number) => void) | null = null;
   /** What counters() reports, index = enum oisp_counter. */
   kernelCounts: number[] = KERNEL_COUNTER_NAMES.map(() => 0);
   load(): void {}
@@ -39,7 +39,7 @@ class RecordedKernel implements NativeSensor {
   counters(): number[] {
     return this.kernelCounts;
   }
-  start(onBatch: (b: Buffer, ring: number) => void): void {
+  start(onBatch: (b: Buffer, ring: number, length: number) => void): void {
     this.onBatch = onBatch;
   }
   drain(): void {}
@@ -52,7 +52,10 @@ describe('capture-layer counters reach /metrics', () => {
   const events: SensorEvent[] = [];
   let sensor: CaptureSensor;
   const value = (name: string): number => metricValue({ status: sensor.status(), telemetry: null, export: null, outputDropped: 0 }, name);
-  const feed = (records: Buffer[]): void => kernel.onBatch!(batch(records), 0);
+  const feed = (records: Buffer[]): void => {
+    const b = batch(records);
+    kernel.onBatch!(b, 0, b.length);
+  };
   let constants: Record<string, number>;
 
   before(async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { describe, test } from 'node:test';
 import { loadNativeBinding } from '../../../src/capture/native.js';
+import { idleCapture, metricValue } from '../counters/metrics-text.js';
 import { IdleReclaimer, MIN_GROWTH_BYTES, MIN_INTERVAL_MS, QUIET_UTILIZATION, requestableGc } from '../../../src/util/idle-reclaim.js';
 import type { ReclaimHooks } from '../../../src/util/idle-reclaim.js';
 
@@ -76,6 +77,15 @@ describe('idle reclaim policy', () => {
     s.rss += MIN_GROWTH_BYTES - MB;
     for (s.now = MIN_INTERVAL_MS * 3; s.now <= MIN_INTERVAL_MS * 4; s.now += 1000) r.tick();
     assert.equal(r.reclaims, 1);
+  });
+
+  test('its counters reach /metrics: memory_reclaims (counter), memory_last_freed_bytes (gauge)', () => {
+    const { s, hooks } = scripted();
+    const r = new IdleReclaimer(1000, hooks);
+    for (s.now = 1000; s.now <= 3000; s.now += 1000) r.tick();
+    const sources = { status: idleCapture(), telemetry: null, export: null, outputDropped: 0, memory: r.counters() };
+    assert.equal(metricValue(sources, 'memory_reclaims'), 1);
+    assert.equal(metricValue(sources, 'memory_last_freed_bytes', 'gauge'), 10 * MB);
   });
 
   test('0 disables it: start() sets no timer', () => {
