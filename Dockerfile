@@ -87,6 +87,7 @@ USER oisp:oisp
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "const a=process.env.OISP_HEALTH_ADDR||'';const p=a.slice(a.lastIndexOf(':')+1);if(!p)process.exit(1);fetch('http://127.0.0.1:'+p+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 
-# i.e. `node dist/src/cli/main.js run`, with the capability-bearing node copy.
-ENTRYPOINT ["/usr/local/libexec/oisp-sensor/node", "dist/src/cli/main.js"]
+# i.e. `node --max-semi-space-size=8 dist/src/cli/main.js run` (src/cli/node-flags.ts), with the
+# capability-bearing node copy.
+ENTRYPOINT ["/usr/local/libexec/oisp-sensor/node", "--max-semi-space-size=8", "dist/src/cli/main.js"]
 CMD ["run"]

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
+import { SENSOR_NODE_FLAGS } from '../src/cli/node-flags.js';
 import { CLI } from '../test/helpers/sensor-process.js';
 
 export const BPFTRACE_BIN = '/usr/bin/bpftrace';
@@ -262,7 +263,7 @@ export async function startSensor(cleanup: Cleanup, otlpEndpoint?: string, extra
   const devNull = openSync('/dev/null', 'w');
   let child: Child;
   try {
-    const args = [CLI, 'run', '--format', otlpEndpoint ? 'otlp' : 'jsonl'];
+    const args = [...SENSOR_NODE_FLAGS, CLI, 'run', '--format', otlpEndpoint ? 'otlp' : 'jsonl'];
     const otlp = otlpEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } : {};
     const env = { ...process.env, ...otlp, ...extraEnv };
     child = start(process.execPath, args, ['ignore', devNull, 'pipe'], 'oisp-sensor', env);

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 // oisp-sensor entry point: parse, configure, dispatch. Exit codes: 0 ok,
 // 1 runtime failure, 2 bad configuration or usage.
 import { ConfigError, loadConfig } from '../config.js';

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 import { describeOptions, loadConfig } from '../../../src/config.js';
+import { SENSOR_NODE_FLAGS } from '../../../src/cli/node-flags.js';
 
 // dist/test/unit/deploy -> repository root (also right when run from test/unit/deploy via a loader)
 const here = dirname(fileURLToPath(import.meta.url));
@@ -232,7 +233,11 @@ test('Dockerfile: multi-stage, non-root USER, HEALTHCHECK on /readyz, entrypoint
   const hc = /^HEALTHCHECK\s+.*$/m.exec(text)?.[0] ?? '';
   assert.match(hc, /\/readyz/);
   assert.match(hc, /OISP_HEALTH_ADDR/);
-  assert.match(text, /^ENTRYPOINT \[".*node", "dist\/src\/cli\/main\.js"\]/m);
+  const entry = /^ENTRYPOINT (\[.*\])$/m.exec(text);
+  assert.ok(entry, 'no ENTRYPOINT');
+  const argv = JSON.parse(entry[1]!) as string[];
+  assert.match(argv[0]!, /node$/);
+  assert.deepEqual(argv.slice(1), [...SENSOR_NODE_FLAGS, 'dist/src/cli/main.js']);
   assert.match(text, /^CMD \["run"\]/m);
   const setcap = /setcap\s+(\S+)\+ep/.exec(text);
   assert.ok(setcap, 'no setcap');
@@ -247,9 +252,17 @@ test('systemd: capabilities equal the compose cap_add set; env file has known, v
   assert.match(unit, /^User=oisp-sensor$/m);
   assert.match(unit, /^EnvironmentFile=\/etc\/oisp-sensor\/oisp-sensor\.env$/m);
   assert.match(unit, /^Restart=on-failure$/m);
-  assert.match(unit, /^ExecStart=\/usr\/bin\/node \/opt\/oisp-sensor\/dist\/src\/cli\/main\.js run$/m);
+  assert.match(unit, new RegExp(`^ExecStart=/usr/bin/node ${SENSOR_NODE_FLAGS.join(' ')} /opt/oisp-sensor/dist/src/cli/main\\.js run$`, 'm'));
   for (const bad of ['PrivateUsers=yes', 'ProtectKernelTunables=yes', 'MemoryDenyWriteExecute=yes']) assert.ok(!unit.split('\n').includes(bad), `${bad} breaks the sensor`);
   const env = parseEnvFile(read('deploy/systemd/oisp-sensor.env'));
   assertKnown(Object.keys(env), 'oisp-sensor.env');
   assert.doesNotThrow(() => loadConfig(env));
+});
+
+test('every launcher passes node the same flags (src/cli/node-flags.ts): npm start and the #! line', () => {
+  const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string>; bin: Record<string, string> };
+  assert.equal(pkg.scripts.start, ['node', ...SENSOR_NODE_FLAGS, 'dist/src/cli/main.js', 'run'].join(' '));
+  assert.equal(pkg.bin['oisp-sensor'], 'dist/src/cli/main.js');
+  const shebang = read('src/cli/main.ts').split('\n')[0];
+  assert.equal(shebang, `#!/usr/bin/env -S node ${SENSOR_NODE_FLAGS.join(' ')}`);
 });
