@@ -141,7 +141,7 @@ function readSettings(): Settings {
     pacedRates: ratesFromEnv('BENCH_PACED_RATES', '1000,5000,max'),
     paced64kRate,
     memory: {
-      idleSeconds: intFromEnv('BENCH_MEMORY_IDLE_SECONDS', 25, 1, 600),
+      idleSeconds: intFromEnv('BENCH_MEMORY_IDLE_SECONDS', 40, 1, 600),
       loadSeconds: intFromEnv('BENCH_MEMORY_SECONDS', 60, 2, 3600),
       rate: ratesFromEnv('BENCH_MEMORY_RATE', '10000')[0] ?? null,
     },
