@@ -7,8 +7,8 @@
 // both the traced programs and the sensor spend less on wake-ups. The signal
 // is the event loop's own utilization (busy time / wall time), smoothed: it
 // measures what the sensor costs on this machine, whatever the record rate.
-import { performance } from 'node:perf_hooks';
-import type { EventLoopUtilization } from 'node:perf_hooks';
+import { eventLoopUtilization, LoadSampler } from '../util/load-sampler.js';
+import type { UtilizationSource } from '../util/load-sampler.js';
 
 export interface ModerationSettings {
   /** The window at light load (µs). */
@@ -33,11 +33,7 @@ export function windowForUtilization(utilization: number, s: ModerationSettings)
   return Math.round(s.minUs + f * (s.maxUs - s.minUs));
 }
 
-export type UtilizationSource = (previous?: EventLoopUtilization) => EventLoopUtilization;
-
-export class WakeupModerator {
-  private timer: NodeJS.Timeout | null = null;
-  private last: EventLoopUtilization;
+export class WakeupModerator extends LoadSampler {
   private smoothed = 0;
   private current: number;
   /** How many times the window was changed. */
@@ -46,10 +42,10 @@ export class WakeupModerator {
   constructor(
     private readonly settings: ModerationSettings,
     private readonly apply: (windowUs: number) => void,
-    private readonly utilization: UtilizationSource = (prev) => performance.eventLoopUtilization(prev),
+    utilization: UtilizationSource = eventLoopUtilization,
   ) {
+    super(utilization);
     this.current = settings.minUs;
-    this.last = this.utilization();
   }
 
   /** The window in force now (µs). */
@@ -59,21 +55,13 @@ export class WakeupModerator {
 
   /** Looks at the load every periodMs; does nothing when the window is fixed. */
   start(periodMs = 100): void {
-    if (this.timer || this.settings.maxUs === this.settings.minUs) return;
-    this.timer = setInterval(() => this.tick(), periodMs);
-    this.timer.unref();
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    if (this.settings.maxUs === this.settings.minUs) return;
+    this.startSampling(periodMs);
   }
 
   /** One look at the load since the previous one; applies a new window when it moved enough. */
   tick(): void {
-    const delta = this.utilization(this.last);
-    this.last = this.utilization();
-    this.smoothed = SMOOTHING * delta.utilization + (1 - SMOOTHING) * this.smoothed;
+    this.smoothed = SMOOTHING * this.busySinceLastLook() + (1 - SMOOTHING) * this.smoothed;
     const next = windowForUtilization(this.smoothed, this.settings);
     const atBound = next === this.settings.minUs || next === this.settings.maxUs;
     if (next === this.current || (!atBound && Math.abs(next - this.current) < MIN_CHANGE * this.current)) return;

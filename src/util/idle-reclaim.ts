@@ -9,9 +9,10 @@
 // runs under load, nothing runs while it stays quiet, and at most one reclaim
 // happens a minute.
 import { performance } from 'node:perf_hooks';
-import type { EventLoopUtilization } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { eventLoopUtilization, LoadSampler } from './load-sampler.js';
+import type { UtilizationSource } from './load-sampler.js';
 
 /** Busy time share under which the event loop counts as quiet. */
 export const QUIET_UTILIZATION = 0.05;
@@ -26,7 +27,7 @@ export interface ReclaimHooks {
   /** Returns freed malloc pages to the kernel (malloc_trim). */
   trim: () => void;
   rss: () => number;
-  utilization: (previous?: EventLoopUtilization) => EventLoopUtilization;
+  utilization: UtilizationSource;
   now: () => number;
 }
 
@@ -41,9 +42,7 @@ export function requestableGc(): (() => void) | null {
   }
 }
 
-export class IdleReclaimer {
-  private timer: NodeJS.Timeout | null = null;
-  private last: EventLoopUtilization;
+export class IdleReclaimer extends LoadSampler {
   private quietSince: number;
   private lastReclaimAt = -Infinity;
   /** RSS just after the last reclaim (0 before the first: start-up counts as growth). */
@@ -58,7 +57,7 @@ export class IdleReclaimer {
     private readonly quietMs: number,
     private readonly hooks: ReclaimHooks,
   ) {
-    this.last = hooks.utilization();
+    super(hooks.utilization);
     this.quietSince = hooks.now();
   }
 
@@ -69,22 +68,13 @@ export class IdleReclaimer {
 
   /** Looks at the load every periodMs; quietMs 0 disables reclaiming. */
   start(periodMs = 1000): void {
-    if (this.timer || this.quietMs <= 0) return;
-    this.timer = setInterval(() => this.tick(), periodMs);
-    this.timer.unref();
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    if (this.quietMs > 0) this.startSampling(periodMs);
   }
 
   /** One look at the load since the previous one; reclaims when quiet long enough after growing. */
   tick(): void {
     const now = this.hooks.now();
-    const busy = this.hooks.utilization(this.last).utilization;
-    this.last = this.hooks.utilization();
-    if (busy >= QUIET_UTILIZATION) {
+    if (this.busySinceLastLook() >= QUIET_UTILIZATION) {
       this.quietSince = now;
       return;
     }
@@ -107,7 +97,7 @@ export class IdleReclaimer {
     this.hooks.gc?.();
     this.trimPending = true;
     // The GC's own work must not read as load and postpone the trim.
-    this.last = this.hooks.utilization();
+    this.restartPeriod();
   }
 }
 
@@ -116,7 +106,7 @@ export function defaultReclaimHooks(trim: () => void): ReclaimHooks {
     gc: requestableGc(),
     trim,
     rss: () => process.memoryUsage.rss(),
-    utilization: (prev) => performance.eventLoopUtilization(prev),
+    utilization: eventLoopUtilization,
     now: () => performance.now(),
   };
 }
