@@ -59,7 +59,7 @@ type TableGroup = (typeof TABLE_GROUPS)[number];
 
 interface Settings {
   tables: Set<TableGroup>;
-  /** Rates of the latency and loss rows (null: unpaced); the first one also runs with OISP_WAKEUP_WINDOW_US=0. */
+  /** Rates of the latency and loss rows (null: unpaced); the first one also runs with OISP_WAKEUP_WINDOW_US=250. */
   pacedRates: (number | null)[];
   /** The fixed rate of the 64 KiB baseline-vs-sensor rows. */
   paced64kRate: number;

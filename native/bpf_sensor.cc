@@ -303,13 +303,11 @@ Napi::Value BpfSensor::Start(const Napi::CallbackInfo& info) {
 }
 
 // setWakeupWindow(us): the window from now on, for the BPF side and the drain
-// timers. Only between non-zero values: with 0 at load there is no drain timer.
+// timers; 0: none (the kernel wakes the sensor whenever it has caught up).
 Napi::Value BpfSensor::SetWakeupWindow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireLoaded(env);
   uint32_t us = info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 0;
-  if (wakeup_window_us_ == 0 || us == 0)
-    throw Napi::Error::New(env, "the wake-up window can change only between non-zero values");
   wakeup_window_us_ = us;
   skel_->bss->wakeup_window_ns = static_cast<uint64_t>(us) * 1000;
   for (auto& p : pollers_) p->SetWindow(us);

@@ -71,7 +71,7 @@ void RingPoller::Start() {
   napi_get_uv_event_loop(env_, &loop);
   poll_ = OpenPoll(loop, ring_.fd(), OnReadable);
   started_ = true;
-  if (window_us_ == 0) return;
+  // Made even with no window: moderation may open one later.
   timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (timer_fd_ < 0) throw Napi::Error::New(env_, std::string("timerfd_create failed: ") + strerror(errno));
   timer_poll_ = OpenPoll(loop, timer_fd_, OnTimer);
@@ -146,18 +146,24 @@ bool RingPoller::ConsumeAndDeliver() {
 // window that holds by construction (the timer is armed at a drain, after the
 // wake-up). When the window widens, an armed timer may fire too early, and a
 // stopped one would leave records held since the last wake-up stranded until
-// some later record forces one: so every change re-arms it from now.
+// some later record forces one: so every change re-arms it from now. When the
+// window closes (0: the kernel's own wake-ups, which come only once the
+// consumer has caught up), records held under the old window would keep it
+// from ever catching up: the timer runs once more, for the old window.
 void RingPoller::SetWindow(uint32_t window_us) {
+  uint32_t arm_for = window_us ? window_us : window_us_;
   window_us_ = window_us;
   timer_armed_ = false;
-  ArmTimer();
+  ArmTimerFor(arm_for);
 }
 
-void RingPoller::ArmTimer() {
-  if (timer_fd_ < 0 || timer_armed_) return;
+void RingPoller::ArmTimer() { ArmTimerFor(window_us_); }
+
+void RingPoller::ArmTimerFor(uint32_t us) {
+  if (timer_fd_ < 0 || timer_armed_ || us == 0) return;
   itimerspec its = {};
-  its.it_value.tv_sec = window_us_ / 1000000;
-  its.it_value.tv_nsec = static_cast<long>(window_us_ % 1000000) * 1000;
+  its.it_value.tv_sec = us / 1000000;
+  its.it_value.tv_nsec = static_cast<long>(us % 1000000) * 1000;
   if (timerfd_settime(timer_fd_, 0, &its, nullptr) == 0) timer_armed_ = true;
 }
 

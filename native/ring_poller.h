@@ -1,5 +1,5 @@
 // Drains one BPF ring buffer from the libuv loop: a uv_poll on the ring map's
-// fd wakes the loop, every record available is copied into one batch,
+// fd wakes the loop (and, while a wake-up window is open, a drain timer), every record available is copied into one batch,
 // and JS gets one call per wakeup. No thread. The batch is one JS Buffer made
 // at start and reused for every call, so delivery allocates nothing: JS must
 // copy what it keeps before the call returns (decode.ts does). With a wake-up window (the BPF
@@ -37,7 +37,7 @@ class RingPoller {
   // Drains synchronously (used at shutdown so nothing captured is lost). Does
   // nothing when called from inside the JS callback, whose batch it would overwrite.
   void Drain();
-  // A new window (non-zero; only when started with one). The timer is armed
+  // A new window (0: none, the kernel's own wake-ups). The timer is armed
   // again from now: see the comment in the .cc for why it must be.
   void SetWindow(uint32_t window_us);
 
@@ -52,6 +52,7 @@ class RingPoller {
   // Consumes what is available and hands it to JS; true when there was something.
   bool ConsumeAndDeliver();
   void ArmTimer();
+  void ArmTimerFor(uint32_t us);
   void DeliverBatch();
 
   Napi::Env env_;

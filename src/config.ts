@@ -205,14 +205,14 @@ const schema = {
       env: 'OISP_MAX_BATCH_BYTES',
     },
     wakeupWindowUs: {
-      doc: 'Microseconds the kernel may hold records before waking the sensor at light load (a record waits about this long at most); fewer wake-ups cost the traced programs and the sensor less. 0: the kernel wakes the sensor whenever it has caught up (about every record or two), and there is no moderation.',
+      doc: 'Microseconds the kernel may hold records before waking the sensor at light load (a record waits about this long at most). 0: no window at light load, the kernel wakes the sensor whenever it has caught up (about every record or two): the lowest latency, and at light load on a VM also less CPU than a drain timer. Under load the sensor opens a window up to OISP_WAKEUP_WINDOW_MAX_US.',
       format: integerFormat(0, 100_000),
-      default: 250,
+      default: 0,
       env: 'OISP_WAKEUP_WINDOW_US',
     },
     wakeupWindowMaxUs: {
-      doc: 'The window the sensor widens to as its event loop gets busy (from 20% busy, reached at 40%), so that under heavy load records come in larger batches for fewer wake-ups; latency then grows to about this. Equal to OISP_WAKEUP_WINDOW_US: a fixed window.',
-      format: integerFormat(1, 100_000),
+      doc: 'The window the sensor widens to as its event loop gets busy (from OISP_WAKEUP_WINDOW_US at 20% busy to this at 40%), so that under heavy load records come in larger batches for fewer wake-ups; latency then grows to about this. Equal to OISP_WAKEUP_WINDOW_US: a fixed window (both 0: never a window).',
+      format: integerFormat(0, 100_000),
       default: 2000,
       env: 'OISP_WAKEUP_WINDOW_MAX_US',
     },
@@ -601,7 +601,7 @@ export function loadConfig(
   }
   const raw = conf.getProperties() as unknown as SensorConfig & { filter: { pids: unknown[] } };
   const { wakeupWindowUs, wakeupWindowMaxUs } = raw.capture;
-  if (wakeupWindowUs > 0 && wakeupWindowMaxUs < wakeupWindowUs) {
+  if (wakeupWindowMaxUs < wakeupWindowUs) {
     throw new ConfigError(`invalid ${envOf('capture.wakeupWindowMaxUs')}=${JSON.stringify(String(wakeupWindowMaxUs))}: must be at least ${envOf('capture.wakeupWindowUs')} (${wakeupWindowUs})`);
   }
   if (raw.filter.pids.length > raw.capture.maxFollowedPids) {

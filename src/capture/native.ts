@@ -62,7 +62,7 @@ export interface NativeSensor {
    * for every call: nothing of it may be kept after the callback returns.
    */
   start(onBatch: (buffer: Buffer, ring: number, length: number) => void, maxBatchBytes: number): void;
-  /** The wake-up window from now on (µs, non-zero; only when loaded with a non-zero window). */
+  /** The wake-up window from now on (µs; 0: none, the kernel wakes the sensor whenever it has caught up). */
   setWakeupWindow(windowUs: number): void;
   /** Delivers what is left in the rings, synchronously. */
   drain(): void;

@@ -177,13 +177,11 @@ export class CaptureSensor {
     }
 
     native.start((buffer, ring, length) => this.onBatch(buffer.subarray(0, length), ring), this.opts.maxBatchBytes);
-    if (this.opts.wakeupWindowUs > 0) {
-      this.moderator = new WakeupModerator(
-        { minUs: this.opts.wakeupWindowUs, maxUs: Math.max(this.opts.wakeupWindowUs, this.opts.wakeupWindowMaxUs) },
-        (us) => this.native?.setWakeupWindow(us),
-      );
-      this.moderator.start();
-    }
+    this.moderator = new WakeupModerator(
+      { minUs: this.opts.wakeupWindowUs, maxUs: Math.max(this.opts.wakeupWindowUs, this.opts.wakeupWindowMaxUs) },
+      (us) => this.native?.setWakeupWindow(us),
+    );
+    this.moderator.start();
 
     if (this.opts.discoverHost !== false) {
       await this.attachAll(await this.finder.scanLibraryDirs());

@@ -39,7 +39,7 @@ describe('ring wake-ups', () => {
 
   for (const windowUs of [0, 100_000]) {
     test(`OISP_WAKEUP_WINDOW_US=${windowUs}: every record of a short burst arrives, the last ones included`, T, async () => {
-      const sensor = await startSensor(['--comm', progs.comm('curl')], { env: { OISP_WAKEUP_WINDOW_US: String(windowUs), OISP_WAKEUP_WINDOW_MAX_US: String(Math.max(1, windowUs)) } });
+      const sensor = await startSensor(['--comm', progs.comm('curl')], { env: { OISP_WAKEUP_WINDOW_US: String(windowUs), OISP_WAKEUP_WINDOW_MAX_US: String(windowUs) } });
       try {
         // Two requests far apart: the second burst starts after the sensor went idle again.
         for (const round of [1, 2]) {
@@ -100,6 +100,53 @@ test('a window widened at run time still drains what it holds, with no later rec
   const at = await waitForExit(second.pid, 5_000);
   assert.notEqual(at, null, 'the record held by the widened window arrived');
   assert.ok((at ?? 0) - started < 2_500, `arrived ${Math.round((at ?? 0) - started)} ms after the command`);
+});
+
+test('a window closed at run time (back to the kernel\'s own wake-ups) still drains what it held', { timeout: 60_000 }, async (t) => {
+  const progs = await namedPrograms({ sh: '/bin/sh' });
+  t.after(() => progs.cleanup());
+  const native = new (loadNativeBinding().BpfSensor)();
+  t.after(() => native.close());
+  // Loaded with no window, as the sensor is by default.
+  native.load({ selfPid: process.pid, maxCaptureBytes: 1 << 16, tlsRingBytes: 1 << 16, eventRingBytes: 1 << 16, wakeupWindowUs: 0, maxInflightCalls: 64, maxFollowedPids: 64 });
+  native.setTargetComm(progs.comm('sh'), true);
+  native.setConfigFlags(ABI.OISP_CFG_FILTER | ABI.OISP_CFG_PROC_EVENTS);
+  native.attachTracepoints();
+  const seen = new Map<number, { exec: boolean; exit: number | null }>();
+  native.start((buffer, _ring, length) => {
+    decodeBatch(buffer.subarray(0, length), {
+      record: (r: RawRecord) => {
+        const s = seen.get(r.pid) ?? { exec: false, exit: null };
+        if (r.type === 'process.exec') s.exec = true;
+        if (r.type === 'process.exit') s.exit = performance.now();
+        seen.set(r.pid, s);
+      },
+      malformed: () => undefined,
+    });
+  }, 1 << 20);
+  const waitFor = async (what: () => boolean, ms: number): Promise<boolean> => {
+    const until = performance.now() + ms;
+    while (performance.now() < until) {
+      if (what()) return true;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return what();
+  };
+  // A one-second window; its timers go quiet before the command runs.
+  native.setWakeupWindow(1_000_000);
+  await new Promise((r) => setTimeout(r, 2_500));
+  // The exec forces a wake-up; the exit, 300 ms later, is held by the window.
+  const cmd = await runCommand(progs.path('sh'), ['-c', 'sleep 0.3']);
+  assert.ok(await waitFor(() => seen.get(cmd.pid)?.exec === true, 5_000), 'the exec arrived');
+  assert.equal(seen.get(cmd.pid)?.exit ?? null, null, 'the exit is held');
+  const closed = performance.now();
+  native.setWakeupWindow(0);
+  // Nothing later wakes the sensor, and the kernel's own wake-ups come only once the consumer has caught up.
+  assert.ok(await waitFor(() => (seen.get(cmd.pid)?.exit ?? null) !== null, 5_000), 'the held exit arrived');
+  assert.ok((seen.get(cmd.pid)?.exit ?? 0) - closed < 2_500);
+  // And with no window, a later command's records come on their own.
+  const later = await runCommand(progs.path('sh'), ['-c', 'exit 0']);
+  assert.ok(await waitFor(() => (seen.get(later.pid)?.exit ?? null) !== null, 5_000), 'no window: the next exit arrives');
 });
 
 // Body bytes that say where they are: 8-byte words "%07d\n" counting up, so a

@@ -33,7 +33,8 @@ test('environment variables and flag overrides', () => {
   assert.equal(c.filter.followChildren, false);
   assert.equal(loadConfig({ OISP_WAKEUP_WINDOW_US: '100', OISP_WAKEUP_WINDOW_MAX_US: '100' }).capture.wakeupWindowMaxUs, 100);
   assert.throws(() => loadConfig({ OISP_WAKEUP_WINDOW_US: '500', OISP_WAKEUP_WINDOW_MAX_US: '400' }), /^ConfigError: invalid OISP_WAKEUP_WINDOW_MAX_US="400": must be at least OISP_WAKEUP_WINDOW_US \(500\)$/);
-  assert.equal(loadConfig({ OISP_WAKEUP_WINDOW_US: '0', OISP_WAKEUP_WINDOW_MAX_US: '1' }).capture.wakeupWindowUs, 0, 'no window: the maximum does not matter');
+  assert.equal(loadConfig({}).capture.wakeupWindowUs, 0, 'no window at light load by default');
+  assert.equal(loadConfig({ OISP_WAKEUP_WINDOW_US: '0', OISP_WAKEUP_WINDOW_MAX_US: '0' }).capture.wakeupWindowMaxUs, 0, 'both 0: never a window');
 });
 
 test('a bad value is one line naming the variable, the value and what is allowed', () => {

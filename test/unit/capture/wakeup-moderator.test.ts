@@ -52,3 +52,17 @@ test('small moves of the load do not touch the kernel, and a fixed window never 
   fixed.start(1);
   fixed.stop();
 });
+
+test('from no window (the default): the kernel\'s own wake-ups at light load, a window under load, none again after', () => {
+  const applied: number[] = [];
+  const m = new WakeupModerator({ minUs: 0, maxUs: 2000 }, (us) => applied.push(us), fakeLoop([0.05, 0.05, 0.9, 0.9, 0.9, 0.9, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05]));
+  m.tick();
+  m.tick();
+  assert.equal(m.windowUs, 0);
+  assert.deepEqual(applied, [], 'light load: nothing to change');
+  for (let i = 0; i < 4; i++) m.tick();
+  assert.equal(m.windowUs, 2000);
+  for (let i = 0; i < 6; i++) m.tick();
+  assert.equal(m.windowUs, 0, 'closed again');
+  assert.deepEqual(applied.slice(-1), [0]);
+});
