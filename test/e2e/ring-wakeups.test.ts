@@ -12,12 +12,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { TestContext } from 'node:test';
 import { namedPrograms, startSensor } from '../helpers/sensor-process.js';
 import type { JsonEvent, NamedPrograms } from '../helpers/sensor-process.js';
 import { decodeBatch } from '../../src/capture/decode.js';
 import type { RawRecord } from '../../src/capture/events.js';
 import { ABI } from '../../src/capture/layout.js';
 import { loadNativeBinding } from '../../src/capture/native.js';
+import type { NativeSensor } from '../../src/capture/native.js';
 import { runCommand, startNginx } from '../helpers/tls-fixtures.js';
 import type { NginxServer } from '../helpers/tls-fixtures.js';
 
@@ -60,16 +62,22 @@ describe('ring wake-ups', () => {
   }
 });
 
-test('a window widened at run time still drains what it holds, with no later record to wake the sensor', { timeout: 60_000 }, async (t) => {
+/** The BPF object loaded in this process with this wake-up window, tracing the process events of one named sh only. */
+async function tracingOnlySh(t: TestContext, wakeupWindowUs: number): Promise<{ native: NativeSensor; progs: NamedPrograms }> {
   const progs = await namedPrograms({ sh: '/bin/sh' });
   t.after(() => progs.cleanup());
   const native = new (loadNativeBinding().BpfSensor)();
   t.after(() => native.close());
-  native.load({ selfPid: process.pid, maxCaptureBytes: 1 << 16, tlsRingBytes: 1 << 16, eventRingBytes: 1 << 16, wakeupWindowUs: 1000, maxInflightCalls: 64, maxFollowedPids: 64 });
+  native.load({ selfPid: process.pid, maxCaptureBytes: 1 << 16, tlsRingBytes: 1 << 16, eventRingBytes: 1 << 16, wakeupWindowUs, maxInflightCalls: 64, maxFollowedPids: 64 });
   // Only the named sh is traced, so no other process's records force a wake-up.
   native.setTargetComm(progs.comm('sh'), true);
   native.setConfigFlags(ABI.OISP_CFG_FILTER | ABI.OISP_CFG_PROC_EVENTS);
   native.attachTracepoints();
+  return { native, progs };
+}
+
+test('a window widened at run time still drains what it holds, with no later record to wake the sensor', { timeout: 60_000 }, async (t) => {
+  const { native, progs } = await tracingOnlySh(t, 1000);
   const exits = new Map<number, number>();
   native.start((buffer, _ring, length) => {
     decodeBatch(buffer.subarray(0, length), {
@@ -103,15 +111,8 @@ test('a window widened at run time still drains what it holds, with no later rec
 });
 
 test('a window closed at run time (back to the kernel\'s own wake-ups) still drains what it held', { timeout: 60_000 }, async (t) => {
-  const progs = await namedPrograms({ sh: '/bin/sh' });
-  t.after(() => progs.cleanup());
-  const native = new (loadNativeBinding().BpfSensor)();
-  t.after(() => native.close());
   // Loaded with no window, as the sensor is by default.
-  native.load({ selfPid: process.pid, maxCaptureBytes: 1 << 16, tlsRingBytes: 1 << 16, eventRingBytes: 1 << 16, wakeupWindowUs: 0, maxInflightCalls: 64, maxFollowedPids: 64 });
-  native.setTargetComm(progs.comm('sh'), true);
-  native.setConfigFlags(ABI.OISP_CFG_FILTER | ABI.OISP_CFG_PROC_EVENTS);
-  native.attachTracepoints();
+  const { native, progs } = await tracingOnlySh(t, 0);
   const seen = new Map<number, { exec: boolean; exit: number | null }>();
   native.start((buffer, _ring, length) => {
     decodeBatch(buffer.subarray(0, length), {
