@@ -188,6 +188,7 @@ interface Measurement {
 interface Context {
   settings: Settings;
   nginx: NginxServer;
+  library: string;
   wrk: Wrk;
   cleanup: Cleanup;
   ticksPerSecond: number;
@@ -504,7 +505,7 @@ async function main(): Promise<void> {
     cleanup.add(() => wrk.close());
     const sink = settings.sensorExport === 'otlp' ? await startOtlpSink() : null;
     if (sink) cleanup.add(() => sink.close());
-    const ctx: Context = { settings, nginx, wrk, cleanup, ticksPerSecond, floorBody: null, sensorReady: null, sink };
+    const ctx: Context = { settings, nginx, library: LIBSSL, wrk, cleanup, ticksPerSecond, floorBody: null, sensorReady: null, sink };
 
     const out = (s = ''): void => void process.stdout.write(`${s}\n`);
     out(`oisp-sensor benchmark, ${new Date().toISOString()}`);

@@ -24,15 +24,17 @@ export function paced64kTable(rows: readonly PacedRow[], labels: readonly string
   return renderTable(['config', 'req/s', 'p50', 'p99', 'errors', 'machine CPU', 'sensor CPU'], body);
 }
 
-/** sensor / baseline, with baseline the mean of the rows before and after the sensor's. */
-export function paced64kRatios(baseline: PacedRow, sensor: PacedRow, again: PacedRow | undefined): string {
-  const b = [baseline, ...(again ? [again] : [])].map(figures);
+/** Each subject row / baseline, with baseline the mean of the rows that bracket them. */
+export function paced64kRatios(baselines: readonly PacedRow[], subjects: readonly { label: string; row: PacedRow }[]): string {
+  const b = baselines.map(figures);
   const mean = (k: 'p50' | 'p99' | 'machine'): number => b.reduce((a, x) => a + x[k], 0) / b.length;
-  const s = figures(sensor);
-  const row = (label: string, a: number, base: number): string[] => [label, ratio(a, base), a / base <= PACED_64K_TARGET ? 'yes' : 'no'];
-  return renderTable(['sensor / baseline', 'ratio', `≤ ${PACED_64K_TARGET}`], [
-    row('p50 latency', s.p50, mean('p50')),
-    row('p99 latency', s.p99, mean('p99')),
-    row('machine CPU per 1,000 requests', s.machine, mean('machine')),
-  ]);
+  const line = (label: string, a: number, base: number): string[] => [label, ratio(a, base), a / base <= PACED_64K_TARGET ? 'yes' : 'no'];
+  return renderTable(['vs baseline', 'ratio', `≤ ${PACED_64K_TARGET}`], subjects.flatMap(({ label, row }) => {
+    const f = figures(row);
+    return [
+      line(`${label}: p50 latency`, f.p50, mean('p50')),
+      line(`${label}: p99 latency`, f.p99, mean('p99')),
+      line(`${label}: machine CPU per 1,000 requests`, f.machine, mean('machine')),
+    ];
+  }));
 }

@@ -2,7 +2,7 @@
 // the machine's and the sensor's CPU over the measured window, and the sensor's final counters.
 
 import { setTimeout as delay } from 'node:timers/promises';
-import { SETTLE_MS, startSensor } from './background.js';
+import { SETTLE_MS, startFloor, startSensor } from './background.js';
 import type { Cleanup, SensorCounters } from './background.js';
 import { machineBusyTicks, processTicks } from './cpu.js';
 import { connectionsFor } from './pacing.js';
@@ -21,6 +21,8 @@ const UNPACED_CONNECTIONS = 8;
 
 export interface LoadContext {
   nginx: NginxServer;
+  /** The TLS library wrk and nginx use: where the floor's do-nothing uprobes go. */
+  library: string;
   wrk: Wrk;
   cleanup: Cleanup;
   sink: OtlpSink | null;
@@ -35,6 +37,8 @@ export interface PacedSpec {
   seconds: number;
   /** Run the sensor, with these variables on top of SENSOR_FILTER; undefined: no sensor. */
   sensorEnv?: Record<string, string>;
+  /** Run the floor (bpftrace's do-nothing uprobes on the SSL functions) instead. */
+  floor?: boolean;
 }
 
 export interface PacedRow {
@@ -61,6 +65,7 @@ export async function runPaced(ctx: LoadContext, spec: PacedSpec): Promise<Paced
   const sensor = spec.sensorEnv
     ? await startSensor(ctx.cleanup, ctx.sink?.endpoint, { ...SENSOR_FILTER, ...spec.sensorEnv })
     : null;
+  const floor = spec.floor ? await startFloor(ctx.library, ctx.cleanup) : null;
   let counters: SensorCounters | null = null;
   try {
     const warmup = await ctx.wrk.run({ ...load, seconds: spec.warmupSeconds });
@@ -76,6 +81,7 @@ export async function runPaced(ctx: LoadContext, spec: PacedSpec): Promise<Paced
     };
   } finally {
     if (sensor && !counters) await sensor.stop().catch(() => undefined);
+    await floor?.stop();
     await delay(SETTLE_MS);
   }
 }
