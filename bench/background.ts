@@ -128,6 +128,28 @@ function start(cmd: string, args: readonly string[], stdio: StdioOptions, name: 
   return new Child(spawn(cmd, args, { stdio, ...(env ? { env } : {}) }), name);
 }
 
+/**
+ * Waits for `child` to report `what`, with `stop` registered in `cleanup` meanwhile (an
+ * interrupted bench still stops it). On failure it is stopped and the error rethrown; on
+ * success, the returned function stops it and takes it off `cleanup`.
+ */
+async function untilReady<T>(cleanup: Cleanup, child: Child, ready: () => boolean, what: string, stop: () => Promise<T>): Promise<() => Promise<T>> {
+  const unregister = cleanup.add(async () => {
+    await stop();
+  });
+  try {
+    await child.waitUntil(ready, what);
+  } catch (err) {
+    unregister();
+    await stop().catch(() => undefined);
+    throw err;
+  }
+  return () => {
+    unregister();
+    return stop();
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Floor: bpftrace with empty uprobes and uretprobes
 
@@ -158,15 +180,10 @@ export async function startFloor(library: string, cleanup: Cleanup): Promise<Flo
   const failures: string[] = [];
   for (const body of FLOOR_BODIES) {
     const child = start(BPFTRACE_BIN, ['-e', floorProgram(library, body)], ['ignore', 'pipe', 'pipe'], 'bpftrace');
-    const stop = async (): Promise<void> => {
-      await child.stop('SIGINT');
-    };
-    const unregister = cleanup.add(stop);
+    let stop: () => Promise<Exit>;
     try {
-      await child.waitUntil(() => /^floor-attached$/m.test(child.stdout), 'its probes attached');
+      stop = await untilReady(cleanup, child, () => /^floor-attached$/m.test(child.stdout), 'its probes attached', () => child.stop('SIGINT'));
     } catch (err) {
-      await stop();
-      unregister();
       failures.push(`body ${body}: ${(err as Error).message}`);
       if (/syntax error|ERROR: .*(statement|block|empty)/i.test(child.stderr)) continue;
       throw new Error(`bpftrace floor failed: ${failures.join('; ')}`);
@@ -176,7 +193,6 @@ export async function startFloor(library: string, cleanup: Cleanup): Promise<Flo
     const attached = Number(match?.[1] ?? 0);
     if (attached !== expected) {
       await stop();
-      unregister();
       throw new Error(`bpftrace attached ${attached} probes, expected ${expected}; stderr: ${child.stderr}`);
     }
     return {
@@ -184,7 +200,6 @@ export async function startFloor(library: string, cleanup: Cleanup): Promise<Flo
       body,
       attached,
       stop: async () => {
-        unregister();
         await stop();
       },
     };
@@ -213,20 +228,10 @@ export async function startCallCounter(library: string, cleanup: Cleanup): Promi
     `uretprobe:${library}:SSL_write_ex, uretprobe:${library}:SSL_read_ex /${who} && (int32)retval == 1/ { @calls = count(); }`,
   ].join('\n');
   const child = start(BPFTRACE_BIN, ['-e', program], ['ignore', 'pipe', 'pipe'], 'bpftrace (call counter)');
-  const unregister = cleanup.add(async () => {
-    await child.stop('SIGINT');
-  });
-  try {
-    await child.waitUntil(() => /^counter-attached$/m.test(child.stdout), 'its probes attached');
-  } catch (err) {
-    unregister();
-    await child.stop('SIGINT');
-    throw err;
-  }
+  const stop = await untilReady(cleanup, child, () => /^counter-attached$/m.test(child.stdout), 'its probes attached', () => child.stop('SIGINT'));
   return {
     stop: async () => {
-      unregister();
-      const exit = await child.stop('SIGINT');
+      const exit = await stop();
       // bpftrace prints its maps when it exits on SIGINT; an empty map is not printed at all.
       const match = /^@calls: (\d+)$/m.exec(child.stdout);
       if (!match && exit.signal !== null) throw new Error(`the bpftrace call counter was killed (${exit.signal}); stderr: ${child.stderr}`);
@@ -282,25 +287,9 @@ export async function startSensor(cleanup: Cleanup, otlpEndpoint?: string, extra
     })();
     return stopped;
   };
-  const unregister = cleanup.add(async () => {
-    await stop();
-  });
-  try {
-    await child.waitUntil(() => /INFO\s+ready: /.test(child.stderr), 'ready');
-  } catch (err) {
-    unregister();
-    await stop().catch(() => undefined);
-    throw err;
-  }
+  const stopSensor = await untilReady(cleanup, child, () => /INFO\s+ready: /.test(child.stderr), 'ready', stop);
   const readyLine = /INFO\s+(ready: .*)$/m.exec(child.stderr)?.[1] ?? '';
-  return {
-    pid: child.pid,
-    readyLine,
-    stop: async () => {
-      unregister();
-      return stop();
-    },
-  };
+  return { pid: child.pid, readyLine, stop: stopSensor };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,21 +313,10 @@ export async function startCaptureOnly(cleanup: Cleanup): Promise<CaptureOnlyRun
   const window = String(CAPTURE_ONLY_WINDOW_US);
   const env = { ...process.env, OISP_WAKEUP_WINDOW_US: window, OISP_WAKEUP_WINDOW_MAX_US: window };
   const child = start(process.execPath, [script], ['ignore', 'ignore', 'pipe'], 'capture-only', env);
-  const stop = async (): Promise<void> => {
-    await child.stop('SIGTERM');
-  };
-  const unregister = cleanup.add(stop);
-  try {
-    await child.waitUntil(() => /^ready$/m.test(child.stderr), 'ready');
-  } catch (err) {
-    unregister();
-    await stop();
-    throw err;
-  }
+  const stop = await untilReady(cleanup, child, () => /^ready$/m.test(child.stderr), 'ready', () => child.stop('SIGTERM'));
   return {
     pid: child.pid,
     stop: async () => {
-      unregister();
       await stop();
     },
   };

@@ -252,7 +252,7 @@ async function measure(ctx: Context, workload: Workload, config: ConfigName): Pr
   const { settings, nginx, wrk, cleanup } = ctx;
   const foreignBefore = await foreignAfterWaiting(ctx);
   const load = { url: `${nginx.url}${workload.path}`, threads: settings.threads, connections: settings.connections, cpu: wrkPinnedCpu(settings) };
-  const floor = config === 'floor' ? await startFloor(LIBSSL, cleanup) : null;
+  const floor = config === 'floor' ? await startFloor(ctx.library, cleanup) : null;
   if (floor) ctx.floorBody = floor.body;
   const sensor = config === 'sensor' ? await startSensor(cleanup, ctx.sink?.endpoint) : null;
   if (sensor) ctx.sensorReady = sensor.readyLine;
@@ -302,7 +302,7 @@ interface Calibration {
 
 async function calibrate(ctx: Context, workload: Workload): Promise<Calibration> {
   const { settings, nginx, wrk, cleanup } = ctx;
-  const counter = await startCallCounter(LIBSSL, cleanup);
+  const counter = await startCallCounter(ctx.library, cleanup);
   try {
     const result = await wrk.run({
       url: `${nginx.url}${workload.path}`, threads: settings.threads, connections: settings.connections, cpu: wrkPinnedCpu(settings), seconds: CALIBRATION_SECONDS,
@@ -514,7 +514,7 @@ async function main(): Promise<void> {
     out(`load: ${WRK_BIN} -t${settings.threads} -c${settings.connections} (${plural(settings.threads, 'thread')}, ${plural(settings.connections, 'keep-alive connection')}, ${pinning}), HTTP/1.1 over TLS`);
     out(`      to ${nginxVersion.replace(/^nginx version: /, '')} (1 worker, keepalive_requests 10000) on 127.0.0.1; wrk and nginx share the ${os.cpus().length} CPUs with the sensor`);
     out(`      per row: ${settings.warmupSeconds} s warm-up, then ${settings.seconds} s measured; configurations run one after the other`);
-    out(`TLS library probed: ${LIBSSL}`);
+    out(`TLS library probed: ${ctx.library}`);
     out(`  wrk   -> ${wrkSsl}`);
     out(`  nginx -> ${nginxSsl}`);
     out(`tables: ${[...settings.tables].join(', ')} (BENCH_TABLES); planned: about ${plannedSeconds} s of load`);

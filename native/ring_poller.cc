@@ -100,7 +100,7 @@ bool RingPoller::Append(const uint8_t* first, size_t first_len, const uint8_t* s
   if (batch_len_ + kFrameBytes + padded > batch_capacity_) {
     // Larger than the BPF side ever writes (see kLargestRecord): taking it
     // would overflow, leaving it would stall the ring. Dropped.
-    return batch_len_ > 0 ? false : true;
+    return batch_len_ == 0;
   }
   uint8_t* at = batch_ + batch_len_;
   uint32_t head[2] = {static_cast<uint32_t>(size), ring_id_};

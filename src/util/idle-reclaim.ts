@@ -5,9 +5,8 @@
 // most of its life idle on most hosts, so when the event loop has been quiet
 // for a while after growing, it runs one full GC — after which V8, seeing
 // little allocation, shrinks the young generation — and, one look later,
-// malloc_trim. Nothing
-// runs under load, nothing runs while it stays quiet, and at most one reclaim
-// happens a minute.
+// malloc_trim. Nothing runs under load, nothing runs while it stays quiet, and
+// at most one reclaim happens a minute.
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -47,8 +46,8 @@ export class IdleReclaimer extends LoadSampler {
   private lastReclaimAt = -Infinity;
   /** RSS just after the last reclaim (0 before the first: start-up counts as growth). */
   private floorRss = 0;
-  private rssBefore = 0;
-  private trimPending = false;
+  /** RSS before the GC whose trim is still to come (null: none pending). */
+  private rssBeforeTrim: number | null = null;
   /** Reclaims done, and what the last one gave back (RSS before − after, bytes). */
   reclaims = 0;
   lastFreedBytes = 0;
@@ -79,23 +78,22 @@ export class IdleReclaimer extends LoadSampler {
       return;
     }
     if (now - this.quietSince < this.quietMs || now - this.lastReclaimAt < MIN_INTERVAL_MS) return;
-    if (this.trimPending) {
+    if (this.rssBeforeTrim !== null) {
       // The GC hands dead Buffers' memory to background threads that free it
       // a moment later; trimming in the same tick would find little to give back.
       this.hooks.trim();
-      this.trimPending = false;
       const after = this.hooks.rss();
       this.reclaims++;
-      this.lastFreedBytes = Math.max(0, this.rssBefore - after);
+      this.lastFreedBytes = Math.max(0, this.rssBeforeTrim - after);
+      this.rssBeforeTrim = null;
       this.floorRss = after;
       this.lastReclaimAt = now;
       return;
     }
     const before = this.hooks.rss();
     if (before - this.floorRss < MIN_GROWTH_BYTES) return;
-    this.rssBefore = before;
+    this.rssBeforeTrim = before;
     this.hooks.gc?.();
-    this.trimPending = true;
     // The GC's own work must not read as load and postpone the trim.
     this.restartPeriod();
   }
