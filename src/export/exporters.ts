@@ -2,11 +2,7 @@
 // read the standard OTEL_EXPORTER_OTLP_* variables themselves (endpoint,
 // per-signal endpoint, headers, compression, timeout), and the batch
 // processors OTEL_BSP_* / OTEL_BLRP_*, so those mean what they mean everywhere.
-import { OTLPLogExporter as HttpJsonLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
-import { OTLPTraceExporter as HttpJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
-import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
-import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExportDelegate } from '@opentelemetry/otlp-grpc-exporter-base';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
@@ -23,6 +19,7 @@ import { SpanEncoder } from './otlp-span-encoder.js';
 import { emptyRetryStats, RetryingExporter } from './retry-export.js';
 import type { Exporting, RetryOptions, RetryStats } from './retry-export.js';
 import { logToJson, logToLine, spanToJson, spanToLine } from './signal-format.js';
+import { loadGrpcBase, loadHttpBase, loadLogsJson, loadTraceJson } from './sdk-exporters.js';
 
 export type OtlpProtocol = 'grpc' | 'http/protobuf' | 'http/json';
 export type ExporterKind = 'otlp' | 'console' | 'jsonl';
@@ -93,9 +90,11 @@ function encodedExporter(signal: keyof typeof SIGNALS, protocol: 'grpc' | 'http/
   const serializer = new EncodedRequestSerializer<unknown>(sig.parse);
   const metrics = { name: sig.name, countItems: (records: EncodedRecord[]) => records.length };
   if (protocol === 'grpc') {
-    return new OTLPExporterBase(createOtlpGrpcExportDelegate(convertLegacyOtlpGrpcOptions({}, sig.env), serializer, sig.grpcComponent, metrics, undefined, sig.grpcName, sig.grpcPath));
+    const grpc = loadGrpcBase();
+    return new OTLPExporterBase(grpc.createOtlpGrpcExportDelegate(grpc.convertLegacyOtlpGrpcOptions({}, sig.env), serializer, sig.grpcComponent, metrics, undefined, sig.grpcName, sig.grpcPath));
   }
-  return new OTLPExporterBase(createOtlpHttpExportDelegate(convertLegacyHttpOptions({}, sig.env, sig.path, { 'Content-Type': 'application/x-protobuf' }),
+  const http = loadHttpBase();
+  return new OTLPExporterBase(http.createOtlpHttpExportDelegate(http.convertLegacyHttpOptions({}, sig.env, sig.path, { 'Content-Type': 'application/x-protobuf' }),
     serializer, sig.httpComponent, metrics, undefined));
 }
 
@@ -147,10 +146,10 @@ export function makeProcessors(
   const logs: LogProcessor[] = [];
   for (const kind of kinds) {
     if (kind === 'otlp') {
-      const sp = otlpProcessor<ReadableSpan>('traces', protocols.traces, batch.spans, retry, () => new HttpJsonTraceExporter(), new SpanEncoder());
+      const sp = otlpProcessor<ReadableSpan>('traces', protocols.traces, batch.spans, retry, () => new (loadTraceJson().OTLPTraceExporter)(), new SpanEncoder());
       counters.spans = sp.stats;
       spans.push(sp.processor);
-      const lp = otlpProcessor<ReadableLogRecord>('logs', protocols.logs, batch.logs, retry, () => new HttpJsonLogExporter(), new LogEncoder());
+      const lp = otlpProcessor<ReadableLogRecord>('logs', protocols.logs, batch.logs, retry, () => new (loadLogsJson().OTLPLogExporter)(), new LogEncoder());
       counters.logs = lp.stats;
       logs.push(lp.processor);
     } else {
