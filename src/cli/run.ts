@@ -18,6 +18,7 @@ import { TelemetryStage } from '../export/telemetry-stage.js';
 import { LineWriter } from '../output/line-writer.js';
 import { MonotonicClock } from '../util/clock.js';
 import { defaultReclaimHooks, IdleReclaimer } from '../util/idle-reclaim.js';
+import { setNiceness } from '../util/niceness.js';
 import type { Logger } from '../util/log.js';
 
 export interface RunOptions {
@@ -32,6 +33,7 @@ const STOP_BUDGET_MS = 4500;
 
 /** Resolves with the process exit code. */
 export async function runSensor({ config, exec, binding, log }: RunOptions): Promise<number> {
+  if (config.limits.nice !== 0) log.info(`niceness ${config.limits.nice} set on ${setNiceness(config.limits.nice)} threads (OISP_NICE)`);
   const clock = new MonotonicClock();
   const out = new LineWriter(process.stdout);
   const rawEvents = config.exporter.includes('events');

@@ -2,7 +2,8 @@
 // errors when a capability is missing.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CLI } from '../helpers/sensor-process.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { CLI, startSensor } from '../helpers/sensor-process.js';
 import { runCommand } from '../helpers/tls-fixtures.js';
 
 const T = { timeout: 60_000 };
@@ -27,4 +28,33 @@ test('without CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN: doctor names them, run exi
   assert.equal(run.code, 1);
   assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
   assert.match(run.stderr, /^oisp-sensor: permission denied loading eBPF programs: this process lacks CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF; run as root/);
+});
+
+/** The nice value of each thread of `pid` (field 19 of /proc/PID/task/TID/stat). */
+function threadNiceness(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  });
+}
+
+test('OISP_NICE sets the niceness of every sensor thread, those started after it too', T, async () => {
+  const sensor = await startSensor([], { env: { OISP_NICE: '7', OISP_EXPORTER: 'jsonl' }, format: null });
+  try {
+    const pid = sensor.child.pid as number;
+    const nice = threadNiceness(pid);
+    assert.ok(nice.length >= 5, `threads: ${nice.length}`);
+    assert.deepEqual(new Set(nice), new Set([7]), `per thread: ${nice.join(',')}`);
+    assert.match(sensor.stderr(), /niceness 7 set on \d+ threads \(OISP_NICE\)/);
+  } finally {
+    assert.equal(await sensor.stop(), 0);
+  }
+});
+
+test('OISP_NICE below 0 without CAP_SYS_NICE: run exits 1 with one sentence naming the variable', T, async () => {
+  const run = await runCommand('capsh', ['--drop=cap_sys_nice', '--', '-c', `OISP_NICE=-3 exec ${process.execPath} ${CLI} run`]);
+  assert.equal(run.code, 1, run.stderr);
+  assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+  assert.match(run.stderr, /^oisp-sensor: cannot set OISP_NICE=-3 on thread \d+: permission denied/);
 });
