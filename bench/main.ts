@@ -160,8 +160,15 @@ function readSettings(): Settings {
 // ---------------------------------------------------------------------------------------------
 // One measurement
 
-type ConfigName = 'baseline' | 'floor' | 'capture only' | 'sensor' | 'baseline again';
-const CONFIGS: readonly ConfigName[] = ['baseline', 'floor', 'capture only', 'sensor', 'baseline again'];
+type ConfigName = 'baseline' | 'floor' | 'capture only' | 'sensor' | 'sensor, nice 10' | 'baseline again';
+const CONFIGS: readonly ConfigName[] = ['baseline', 'floor', 'capture only', 'sensor', 'sensor, nice 10', 'baseline again'];
+/** What each sensor row sets beyond the sensor's defaults. */
+const SENSOR_ROWS: Partial<Record<ConfigName, Record<string, string>>> = { sensor: {}, 'sensor, nice 10': { OISP_NICE: '10' } };
+
+/** The workload, and which sensor row when a workload has more than one. */
+function rowName(m: { workload: Workload; config: ConfigName }): string {
+  return m.config === 'sensor' ? m.workload.name : `${m.workload.name}, ${m.config.replace('sensor, ', '')}`;
+}
 
 interface Measurement {
   workload: Workload;
@@ -175,6 +182,8 @@ interface Measurement {
   machineCpu: number;
   /** Machine CPU minus wrk, nginx workers, sensor and this process: someone else's load. */
   otherCpu: number;
+  /** CPU of this bench process: the OTLP sink's gRPC server in the sensor rows, sampling alone in the others. */
+  benchCpu: number;
   /** The sensor's own CPU seconds (its node process, all threads; the capture-only process in that row), sensor rows only. */
   sensorCpu: number | null;
   /** Printed by the sensor when it stopped: covers warm-up and measured window. */
@@ -254,7 +263,8 @@ async function measure(ctx: Context, workload: Workload, config: ConfigName): Pr
   const load = { url: `${nginx.url}${workload.path}`, threads: settings.threads, connections: settings.connections, cpu: wrkPinnedCpu(settings) };
   const floor = config === 'floor' ? await startFloor(ctx.library, cleanup) : null;
   if (floor) ctx.floorBody = floor.body;
-  const sensor = config === 'sensor' ? await startSensor(cleanup, ctx.sink?.endpoint) : null;
+  const sensorEnv = SENSOR_ROWS[config];
+  const sensor = sensorEnv ? await startSensor(cleanup, ctx.sink?.endpoint, sensorEnv) : null;
   if (sensor) ctx.sensorReady = sensor.readyLine;
   const captureOnly = config === 'capture only' ? await startCaptureOnly(cleanup) : null;
   const sensorPid = sensor?.pid ?? captureOnly?.pid ?? null;
@@ -284,6 +294,7 @@ async function measure(ctx: Context, workload: Workload, config: ConfigName): Pr
       workload, config, warmup, measured,
       nginxCpu, wrkCpu, machineCpu, sensorCpu: sensorPid !== null ? sensorCpu : null,
       otherCpu: machineCpu - nginxCpu - wrkCpu - sensorCpu - benchCpu,
+      benchCpu,
       counters, mapCounters, foreign,
     };
   } finally {
@@ -336,11 +347,12 @@ function rateTable(ms: readonly Measurement[]): string {
     num(perKiloRequest(m.wrkCpu, m.measured.requests), 1),
     num(perKiloRequest(m.nginxCpu, m.measured.requests), 1),
     m.sensorCpu === null ? '-' : num(perKiloRequest(m.sensorCpu, m.measured.requests), 1),
+    num(perKiloRequest(m.benchCpu, m.measured.requests), 1),
     num(perKiloRequest(m.machineCpu, m.measured.requests), 1),
     num(otherCores(m), 2),
   ]);
   return renderTable(
-    ['workload', 'config', 'req/s', 'p50', 'p99', 'errors', 'wrk', 'nginx', 'sensor', 'machine', 'other load'],
+    ['workload', 'config', 'req/s', 'p50', 'p99', 'errors', 'wrk', 'nginx', 'sensor', 'sink', 'machine', 'other load'],
     rows,
   );
 }
@@ -374,11 +386,13 @@ function ratioTable(ms: readonly Measurement[], workloads: readonly Workload[]):
     const floor = get('floor');
     const capture = get('capture only');
     const sensor = get('sensor');
+    const niced = get('sensor, nice 10');
     const pairs: [string, Figures | undefined, Figures | undefined][] = [
       ['floor / baseline', floor, base],
       ['sensor / baseline', sensor, base],
       ['capture only / floor', capture, floor],
       ['sensor / floor', sensor, floor],
+      ['sensor, nice 10 / floor', niced, floor],
       ['drift: baseline again / baseline', again, first],
     ];
     for (const [label, a, b] of pairs) {
@@ -402,7 +416,7 @@ function deliveryTable(ms: readonly Measurement[], calibrations: ReadonlyMap<Wor
     // Both wrk and nginx are traced: every request is a client and a server exchange.
     const spans = c.export?.spans?.exported ?? c.telemetry?.spans ?? NaN;
     return [
-      m.workload.name,
+      rowName(m),
       num(records), num(calls), num(loadedSeconds, 1),
       num(records / loadedSeconds), num(calls / loadedSeconds),
       num(calls / requests, 2),
@@ -424,9 +438,9 @@ function dropTable(ms: readonly Measurement[]): string {
   for (const m of ms) {
     if (!m.counters) continue;
     const fromMap = m.mapCounters;
-    if (typeof fromMap === 'string') rows.push([m.workload.name, 'BPF map, before SIGTERM', fromMap, '']);
-    else if (fromMap) rows.push([m.workload.name, 'BPF map, before SIGTERM', nonZero(fromMap, DROP_COUNTERS), num(fromMap.tls_truncated_calls ?? 0)]);
-    rows.push([m.workload.name, 'sensor\'s final counters', nonZero(m.counters.kernel, DROP_COUNTERS), num(m.counters.kernel.tls_truncated_calls ?? 0)]);
+    if (typeof fromMap === 'string') rows.push([rowName(m), 'BPF map, before SIGTERM', fromMap, '']);
+    else if (fromMap) rows.push([rowName(m), 'BPF map, before SIGTERM', nonZero(fromMap, DROP_COUNTERS), num(fromMap.tls_truncated_calls ?? 0)]);
+    rows.push([rowName(m), 'sensor\'s final counters', nonZero(m.counters.kernel, DROP_COUNTERS), num(m.counters.kernel.tls_truncated_calls ?? 0)]);
   }
   return renderTable(['workload', 'read from', 'kernel drops (non-zero)', 'truncated calls'], rows);
 }
@@ -435,7 +449,7 @@ function dropTable(ms: readonly Measurement[]): string {
 function disagreements(ms: readonly Measurement[]): string[] {
   return ms.filter((m) => m.counters && m.mapCounters && typeof m.mapCounters === 'object')
     .filter((m) => DROP_COUNTERS.some((n) => ((m.mapCounters as Record<string, number>)[n] ?? 0) > ((m.counters as SensorCounters).kernel[n] ?? 0)))
-    .map((m) => m.workload.name);
+    .map(rowName);
 }
 
 function plural(n: number, word: string): string {
@@ -584,7 +598,8 @@ function printRateTables(
   out(`sensor: node dist/src/cli/main.js ${how}; it said "${ctx.sensorReady ?? '?'}"`);
   out();
   out('1. HTTPS request rate and latency (wrk figures), and CPU over the measured window: wrk, nginx (worker), sensor');
-  out('   (its node process) and machine (all CPUs, everything) in CPU ms per 1,000 requests; "other load" is the machine');
+  out('   (its node process), sink (this bench process: in the sensor rows its OTLP/gRPC server receiving the spans, a');
+  out('   collector\'s share of the same cores) and machine (all CPUs, everything) in CPU ms per 1,000 requests; "other load" is the machine');
   out('   CPU used by anything else, in cores (0.00 = a quiet machine; on a shared one, compare rows with care)');
   for (const w of settings.workloads) out(`   ${w.name}: ${w.description}`);
   out();
