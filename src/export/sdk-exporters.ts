@@ -1,6 +1,6 @@
 // The SDK's OTLP exporter packages, each loaded when a chosen protocol first
-// needs it. A sensor exporting gRPC carried the HTTP, HTTP/protobuf and JSON
-// exporters of three signals for nothing: 2.5–3.3 MB of its idle memory.
+// needs it: a sensor exporting gRPC used to load the HTTP, HTTP/protobuf and
+// JSON exporters of three signals too, for nothing but idle memory.
 // (These packages are CommonJS for `import` and `require` alike, so a module
 // loaded here is the same instance as one imported elsewhere.)
 import { createRequire } from 'node:module';

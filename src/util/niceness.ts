@@ -10,9 +10,9 @@ import { PreflightError } from '../capture/preflight.js';
 export class NicenessError extends PreflightError {}
 
 /** Sets `nice` on every thread of this process; returns how many threads it set. */
-export function setNiceness(nice: number, taskDir = '/proc/self/task'): number {
+export function setNiceness(nice: number): number {
   let threads = 0;
-  for (const name of readdirSync(taskDir)) {
+  for (const name of readdirSync('/proc/self/task')) {
     const tid = Number(name);
     if (!Number.isInteger(tid)) continue;
     try {

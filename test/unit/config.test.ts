@@ -56,6 +56,9 @@ test('a bad value is one line naming the variable, the value and what is allowed
     [{ OISP_MAX_INFLIGHT_CALLS: 'many' }, /^invalid OISP_MAX_INFLIGHT_CALLS="many": must be an integer from 1 to 1048576$/],
     [{ OISP_MAX_FOLLOWED_PIDS: '4194305' }, /^invalid OISP_MAX_FOLLOWED_PIDS="4194305": must be an integer from 1 to 4194304$/],
     [{ OISP_MAX_FOLLOWED_PIDS: '2', OISP_FILTER_PIDS: '1,2,3' }, /^OISP_FILTER_PIDS names 3 process ids, more than OISP_MAX_FOLLOWED_PIDS=2 holds$/],
+    [{ OISP_NICE: '20' }, /^invalid OISP_NICE="20": must be an integer from -20 to 19$/],
+    [{ OISP_NICE: '-21' }, /^invalid OISP_NICE="-21": must be an integer from -20 to 19$/],
+    [{ OISP_NICE: 'low' }, /^invalid OISP_NICE="low": must be an integer from -20 to 19$/],
   ];
   for (const [env, re] of cases) {
     assert.throws(() => loadConfig(env), (err: unknown) => err instanceof ConfigError && re.test(err.message) && !err.message.includes('\n'), JSON.stringify(env));
