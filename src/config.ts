@@ -461,7 +461,7 @@ const schema = {
       env: 'OISP_RECLAIM_IDLE_MS',
     },
     nice: {
-      doc: 'Scheduling niceness of every sensor thread, -20 to 19 (0: as started). A positive value lets the traced workload run before the sensor when they compete for a CPU; the price is that a sensor starved of CPU falls behind, and what the rings cannot hold is dropped (counted as tls_ring_full / event_ring_full). Measured on a 2-core VM at full HTTPS load (docs/benchmarks.md): with tiny responses 10 changed the request rate by no more than run-to-run noise; with 64 KiB responses it brought the rate from 0.55 to 0.65 of the rate with do-nothing uprobes but lost 14 % of the exchanges. Negative values need CAP_SYS_NICE.',
+      doc: 'Scheduling niceness of every sensor thread, -20 to 19 (0: as started). A positive value lets the traced workload run before the sensor when they compete for a CPU; the price is that a sensor starved of CPU falls behind, and what the rings cannot hold is dropped (counted as tls_ring_full / event_ring_full). Measured on a 2-core VM at full HTTPS load (docs/benchmarks.md): with tiny responses 10 changed the request rate by no more than run-to-run noise; with 64 KiB responses it brought the rate from 0.55 to 0.65 of the rate with do-nothing uprobes but lost 14 % of the exchanges. A negative value trades the other way, the sensor first: at 5,000 req/s on the same VM, -10 cut the p99 of record delivery from 25 ms to 5 ms at the same request rate. Negative values need CAP_SYS_NICE.',
       format: integerFormat(-20, 19),
       default: 0,
       env: 'OISP_NICE',
