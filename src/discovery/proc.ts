@@ -66,6 +66,15 @@ export function parseMaps(text: string): MapsEntry[] {
 }
 
 /**
+ * The fields of a /proc/PID/stat line after comm: fields[0] is field 3 (state)
+ * of proc(5), so field N is fields[N - 3]. comm can hold any byte, spaces and
+ * ')' included, so they are found from the LAST ')'.
+ */
+export function statFields(text: string): string[] {
+  return text.slice(text.lastIndexOf(')') + 1).trim().split(/\s+/);
+}
+
+/**
  * Parses /proc/PID/stat. comm can hold any byte including spaces and ')', so the fields
  * after it are found from the LAST ')'.
  */
@@ -75,8 +84,7 @@ export function parseStat(text: string): ProcStat {
   if (open < 0 || close < open) throw new Error(`malformed /proc stat line: ${JSON.stringify(text.slice(0, 80))}`);
   const pid = Number(text.slice(0, open).trim());
   const comm = text.slice(open + 1, close);
-  // fields[0] is field 3 (state) of proc(5), so field N is fields[N - 3].
-  const fields = text.slice(close + 1).trim().split(/\s+/);
+  const fields = statFields(text);
   const state = fields[0];
   const ppid = fields[1];
   const startTime = fields[19];

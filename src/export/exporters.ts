@@ -19,7 +19,7 @@ import { SpanEncoder } from './otlp-span-encoder.js';
 import { emptyRetryStats, RetryingExporter } from './retry-export.js';
 import type { Exporting, RetryOptions, RetryStats } from './retry-export.js';
 import { logToJson, logToLine, spanToJson, spanToLine } from './signal-format.js';
-import { loadGrpcBase, loadHttpBase, loadLogsJson, loadTraceJson } from './sdk-exporters.js';
+import { loadLogsJson, loadTraceJson, otlpDelegate } from './sdk-exporters.js';
 
 export type OtlpProtocol = 'grpc' | 'http/protobuf' | 'http/json';
 export type ExporterKind = 'otlp' | 'console' | 'jsonl';
@@ -68,34 +68,17 @@ export async function preloadTransports(protocols: readonly OtlpProtocol[]): Pro
   if (protocols.includes('grpc')) await import('@grpc/grpc-js');
 }
 
-/** The two signals we encode ourselves, and where the SDK's transports send them. */
+/** The two signals we encode ourselves: the name the SDK's exporter metrics use, and how a response is read. */
 const SIGNALS = {
-  traces: {
-    name: 'span', env: 'TRACES', path: 'v1/traces', grpcName: 'TraceExportService', grpcPath: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
-    grpcComponent: 'otlp_grpc_span_exporter', httpComponent: 'otlp_http_span_exporter', parse: (d: Uint8Array) => ProtobufTraceSerializer.deserializeResponse(d),
-  },
-  logs: {
-    name: 'log', env: 'LOGS', path: 'v1/logs', grpcName: 'LogsExportService', grpcPath: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
-    grpcComponent: 'otlp_grpc_log_exporter', httpComponent: 'otlp_http_log_exporter', parse: (d: Uint8Array) => ProtobufLogsSerializer.deserializeResponse(d),
-  },
+  traces: { name: 'span', parse: (d: Uint8Array) => ProtobufTraceSerializer.deserializeResponse(d) },
+  logs: { name: 'log', parse: (d: Uint8Array) => ProtobufLogsSerializer.deserializeResponse(d) },
 } as const;
 
-/**
- * The SDK's OTLP transports (gRPC or HTTP, configured from the same
- * OTEL_EXPORTER_OTLP_* variables as its own exporters) carrying records we
- * encoded ourselves as they were made (see otlp-encoding.ts).
- */
+/** The SDK's OTLP transports carrying records we encoded ourselves as they were made (see otlp-encoding.ts). */
 function encodedExporter(signal: keyof typeof SIGNALS, protocol: 'grpc' | 'http/protobuf'): OTLPExporterBase<EncodedRecord[]> {
   const sig = SIGNALS[signal];
-  const serializer = new EncodedRequestSerializer<unknown>(sig.parse);
   const metrics = { name: sig.name, countItems: (records: EncodedRecord[]) => records.length };
-  if (protocol === 'grpc') {
-    const grpc = loadGrpcBase();
-    return new OTLPExporterBase(grpc.createOtlpGrpcExportDelegate(grpc.convertLegacyOtlpGrpcOptions({}, sig.env), serializer, sig.grpcComponent, metrics, undefined, sig.grpcName, sig.grpcPath));
-  }
-  const http = loadHttpBase();
-  return new OTLPExporterBase(http.createOtlpHttpExportDelegate(http.convertLegacyHttpOptions({}, sig.env, sig.path, { 'Content-Type': 'application/x-protobuf' }),
-    serializer, sig.httpComponent, metrics, undefined));
+  return new OTLPExporterBase(otlpDelegate(signal, protocol, new EncodedRequestSerializer<unknown>(sig.parse), metrics));
 }
 
 export interface Processors {

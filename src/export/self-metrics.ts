@@ -9,7 +9,7 @@ import type { PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-met
 import type { OtlpProtocol } from './exporters.js';
 import { isCounter } from '../health/server.js';
 import { SCOPE_NAME, SCOPE_VERSION } from './otel-pipeline.js';
-import { loadGrpcBase, loadHttpBase, loadMetricsJson } from './sdk-exporters.js';
+import { loadMetricsJson, otlpDelegate } from './sdk-exporters.js';
 
 
 /** The temporality the SDK's OTLP metric exporters choose from OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE. */
@@ -31,15 +31,7 @@ class ProtobufMetricExporter extends OTLPExporterBase<ResourceMetrics> implement
   readonly selectAggregationTemporality = temporalityFromEnv();
 
   constructor(protocol: 'grpc' | 'http/protobuf') {
-    if (protocol === 'grpc') {
-      const grpc = loadGrpcBase();
-      super(grpc.createOtlpGrpcExportDelegate(grpc.convertLegacyOtlpGrpcOptions({}, 'METRICS'), ProtobufMetricsSerializer, 'otlp_grpc_metric_exporter',
-        MetricsExporterMetricsHelper, undefined, 'MetricsExportService', '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export'));
-    } else {
-      const http = loadHttpBase();
-      super(http.createOtlpHttpExportDelegate(http.convertLegacyHttpOptions({}, 'METRICS', 'v1/metrics', { 'Content-Type': 'application/x-protobuf' }),
-        ProtobufMetricsSerializer, 'otlp_http_metric_exporter', MetricsExporterMetricsHelper, undefined));
-    }
+    super(otlpDelegate('metrics', protocol, ProtobufMetricsSerializer, MetricsExporterMetricsHelper));
   }
 }
 

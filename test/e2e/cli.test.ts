@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readdirSync, readFileSync } from 'node:fs';
+import { statFields } from '../../src/discovery/proc.js';
 import { CLI, startSensor } from '../helpers/sensor-process.js';
 import { runCommand } from '../helpers/tls-fixtures.js';
 
@@ -32,11 +33,7 @@ test('without CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN: doctor names them, run exi
 
 /** The nice value of each thread of `pid` (field 19 of /proc/PID/task/TID/stat). */
 function threadNiceness(pid: number): number[] {
-  return readdirSync(`/proc/${pid}/task`).map((tid) => {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-  });
+  return readdirSync(`/proc/${pid}/task`).map((tid) => Number(statFields(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'))[19 - 3]));
 }
 
 test('OISP_NICE sets the niceness of every sensor thread, those started after it too', T, async () => {
