@@ -7,7 +7,10 @@
 //                   library both wrk and nginx use: what any uprobe-based sensor pays;
 //   capture only    the sensor's probes and rings, every record dropped in JavaScript (bench/capture-only.ts);
 //   sensor          `oisp-sensor run --format otlp` exporting to a sink here (BENCH_SENSOR_EXPORT=jsonl:
-//                   JSON lines to /dev/null);
+//                   JSON lines to /dev/null); once more at nice 10;
+//   load pinned     the floor and the sensor again with wrk and nginx sharing CPU 0 and everything
+//                   else (bpftrace or the sensor, and this process, the sink) on CPU 1: the sensor's
+//                   cost to the load when it does not take the load's CPU;
 //   baseline again  nothing attached, to show how much the machine drifted during the run.
 // Settings come from BENCH_* variables (see docs/benchmarks.md). Nothing here asserts a time.
 
@@ -160,10 +163,27 @@ function readSettings(): Settings {
 // ---------------------------------------------------------------------------------------------
 // One measurement
 
-type ConfigName = 'baseline' | 'floor' | 'capture only' | 'sensor' | 'sensor, nice 10' | 'baseline again';
-const CONFIGS: readonly ConfigName[] = ['baseline', 'floor', 'capture only', 'sensor', 'sensor, nice 10', 'baseline again'];
+type ConfigName = 'baseline' | 'floor' | 'capture only' | 'sensor' | 'sensor, nice 10' | 'floor, load pinned' | 'sensor, load pinned' | 'baseline again';
+const ALL_CONFIGS: readonly ConfigName[] = [
+  'baseline', 'floor', 'capture only', 'sensor', 'sensor, nice 10', 'floor, load pinned', 'sensor, load pinned', 'baseline again',
+];
 /** What each sensor row sets beyond the sensor's defaults. */
-const SENSOR_ROWS: Partial<Record<ConfigName, Record<string, string>>> = { sensor: {}, 'sensor, nice 10': { OISP_NICE: '10' } };
+const SENSOR_ROWS: Partial<Record<ConfigName, Record<string, string>>> = { sensor: {}, 'sensor, nice 10': { OISP_NICE: '10' }, 'sensor, load pinned': {} };
+const FLOOR_ROWS: ReadonlySet<ConfigName> = new Set(['floor', 'floor, load pinned']);
+/**
+ * Rows whose load (wrk and nginx) shares LOAD_CPU while everything else runs on SENSOR_CPU:
+ * what the sensor costs the traced processes themselves, with a core of its own as on a host
+ * with room to spare. The other rows let all of them compete for every core.
+ */
+const LOAD_PINNED_ROWS: ReadonlySet<ConfigName> = new Set(['floor, load pinned', 'sensor, load pinned']);
+const LOAD_CPU = 0;
+const SENSOR_CPU = 1;
+
+/** The pinned rows need two CPUs. */
+function configsFor(cpus: number): readonly ConfigName[] {
+  return cpus > SENSOR_CPU ? ALL_CONFIGS : ALL_CONFIGS.filter((c) => !LOAD_PINNED_ROWS.has(c));
+}
+const CONFIGS = configsFor(os.cpus().length);
 
 /** The workload, and which sensor row when a workload has more than one. */
 function rowName(m: { workload: Workload; config: ConfigName }): string {
@@ -214,12 +234,32 @@ function wrkPinnedCpu(settings: Settings): number | undefined {
   return settings.pin ? WRK_CPU : undefined;
 }
 
-/** Binds nginx's workers to NGINX_CPU (taskset -p). */
-async function pinNginx(nginx: NginxServer): Promise<void> {
-  for (const pid of await nginx.workerPids()) {
-    const r = await runCommand(TASKSET_BIN, ['-p', '-c', String(NGINX_CPU), String(pid)], { timeoutMs: 10_000 });
-    if (r.code !== 0) throw new Error(`taskset -p -c ${NGINX_CPU} ${pid} failed: ${r.stderr}`);
-  }
+/** Every CPU of this machine, as taskset's list. */
+const ALL_CPUS = `0-${os.cpus().length - 1}`;
+
+/** Binds a process (all its threads with `allThreads`) to a CPU list; threads it starts later inherit it. */
+async function setAffinity(pid: number, cpus: string, allThreads = false): Promise<void> {
+  const args = [...(allThreads ? ['-a'] : []), '-p', '-c', cpus, String(pid)];
+  const r = await runCommand(TASKSET_BIN, args, { timeoutMs: 10_000 });
+  if (r.code !== 0) throw new Error(`taskset ${args.join(' ')} failed: ${r.stderr}`);
+}
+
+/** Binds nginx's workers to a CPU list (NGINX_CPU under BENCH_PIN). */
+async function pinNginx(nginx: NginxServer, cpus = String(NGINX_CPU)): Promise<void> {
+  for (const pid of await nginx.workerPids()) await setAffinity(pid, cpus);
+}
+
+/**
+ * Load on LOAD_CPU, this process on SENSOR_CPU: the bpftrace or sensor it starts next inherits
+ * that, and so does the sink's gRPC server in this process. Returns the undo.
+ */
+async function pinForRow(ctx: Context): Promise<() => Promise<void>> {
+  await pinNginx(ctx.nginx, String(LOAD_CPU));
+  await setAffinity(process.pid, String(SENSOR_CPU), true);
+  return async () => {
+    await setAffinity(process.pid, ALL_CPUS, true);
+    await pinNginx(ctx.nginx, ctx.settings.pin ? String(NGINX_CPU) : ALL_CPUS);
+  };
 }
 
 async function ticksOf(pids: readonly number[]): Promise<number> {
@@ -258,10 +298,23 @@ function union(a: readonly BpfHolder[], b: readonly BpfHolder[]): BpfHolder[] {
 }
 
 async function measure(ctx: Context, workload: Workload, config: ConfigName): Promise<Measurement> {
-  const { settings, nginx, wrk, cleanup } = ctx;
+  const { settings } = ctx;
   const foreignBefore = await foreignAfterWaiting(ctx);
-  const load = { url: `${nginx.url}${workload.path}`, threads: settings.threads, connections: settings.connections, cpu: wrkPinnedCpu(settings) };
-  const floor = config === 'floor' ? await startFloor(ctx.library, cleanup) : null;
+  const loadPinned = LOAD_PINNED_ROWS.has(config);
+  const unpin = loadPinned ? await pinForRow(ctx) : null;
+  try {
+    return await measurePlaced(ctx, workload, config, foreignBefore, loadPinned ? LOAD_CPU : wrkPinnedCpu(settings));
+  } finally {
+    await unpin?.();
+  }
+}
+
+async function measurePlaced(
+  ctx: Context, workload: Workload, config: ConfigName, foreignBefore: BpfHolder[], wrkCpu: number | undefined,
+): Promise<Measurement> {
+  const { settings, nginx, wrk, cleanup } = ctx;
+  const load = { url: `${nginx.url}${workload.path}`, threads: settings.threads, connections: settings.connections, cpu: wrkCpu };
+  const floor = FLOOR_ROWS.has(config) ? await startFloor(ctx.library, cleanup) : null;
   if (floor) ctx.floorBody = floor.body;
   const sensorEnv = SENSOR_ROWS[config];
   const sensor = sensorEnv ? await startSensor(cleanup, ctx.sink?.endpoint, sensorEnv) : null;
@@ -387,12 +440,16 @@ function ratioTable(ms: readonly Measurement[], workloads: readonly Workload[]):
     const capture = get('capture only');
     const sensor = get('sensor');
     const niced = get('sensor, nice 10');
+    const pinnedFloor = get('floor, load pinned');
+    const pinnedSensor = get('sensor, load pinned');
     const pairs: [string, Figures | undefined, Figures | undefined][] = [
       ['floor / baseline', floor, base],
       ['sensor / baseline', sensor, base],
       ['capture only / floor', capture, floor],
       ['sensor / floor', sensor, floor],
       ['sensor, nice 10 / floor', niced, floor],
+      ['floor, load pinned / floor', pinnedFloor, floor],
+      ['sensor, load pinned / floor, load pinned', pinnedSensor, pinnedFloor],
       ['drift: baseline again / baseline', again, first],
     ];
     for (const [label, a, b] of pairs) {
@@ -596,6 +653,10 @@ function printRateTables(
     : 'run --format jsonl > /dev/null';
   out(`capture only: node dist/bench/capture-only.js, the sensor's probes and rings with every batch dropped as it reaches JavaScript, wake-up window fixed at ${num(CAPTURE_ONLY_WINDOW_US)} µs (the sensor's widest): what capture costs before decoding`);
   out(`sensor: node dist/src/cli/main.js ${how}; it said "${ctx.sensorReady ?? '?'}"`);
+  if (CONFIGS.some((c) => LOAD_PINNED_ROWS.has(c))) {
+    out(`load pinned: wrk and nginx share CPU ${LOAD_CPU}; bpftrace or the sensor, and this bench process (the sink), run on CPU ${SENSOR_CPU}:`);
+    out('      what the sensor costs the traced processes when it does not take CPU from them (the other rows share every core)');
+  }
   out();
   out('1. HTTPS request rate and latency (wrk figures), and CPU over the measured window: wrk, nginx (worker), sensor');
   out('   (its node process), sink (this bench process: in the sensor rows its OTLP/gRPC server receiving the spans, a');
