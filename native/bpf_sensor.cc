@@ -4,6 +4,8 @@
 #include <bpf/libbpf.h>
 #include <linux/types.h>
 
+#include <pthread.h>
+#include <csignal>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -73,6 +75,33 @@ void BpfSensor::Destroy() {
   loaded_ = false;
 }
 
+namespace {
+// The verifier gives up with EAGAIN when a signal is pending on the loading
+// thread, and a sampling profiler (node --cpu-prof) sends SIGPROF to the main
+// thread every 100 µs or so, more often than libbpf's few retries allow. So the
+// load runs with asynchronous signals held on this thread; they are delivered
+// when the mask is restored, and signals meant for the process reach another
+// thread meanwhile. Faults (SIGSEGV and co.) stay unblocked.
+class AsyncSignalsHeld {
+ public:
+  AsyncSignalsHeld() {
+    sigset_t held;
+    sigfillset(&held);
+    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS}) sigdelset(&held, sig);
+    ok_ = pthread_sigmask(SIG_BLOCK, &held, &previous_) == 0;
+  }
+  ~AsyncSignalsHeld() {
+    if (ok_) pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+  }
+  AsyncSignalsHeld(const AsyncSignalsHeld&) = delete;
+  AsyncSignalsHeld& operator=(const AsyncSignalsHeld&) = delete;
+
+ private:
+  sigset_t previous_;
+  bool ok_ = false;
+};
+}  // namespace
+
 void BpfSensor::RequireLoaded(Napi::Env env) const {
   if (!loaded_) throw Napi::Error::New(env, "the BPF object is not loaded");
 }
@@ -108,7 +137,10 @@ Napi::Value BpfSensor::Load(const Napi::CallbackInfo& info) {
     Destroy();
     throw LibbpfError(env, "cannot size the in-flight and target_pids tables", err);
   }
-  err = oisp_bpf__load(skel_);
+  {
+    AsyncSignalsHeld held;
+    err = oisp_bpf__load(skel_);
+  }
   if (err) {
     Napi::Error e = LibbpfError(env, "cannot load the BPF programs", err);
     Destroy();

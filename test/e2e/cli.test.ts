@@ -2,7 +2,9 @@
 // errors when a capability is missing.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { statFields } from '../../src/discovery/proc.js';
 import { CLI, startSensor } from '../helpers/sensor-process.js';
 import { runCommand } from '../helpers/tls-fixtures.js';
@@ -54,4 +56,20 @@ test('OISP_NICE below 0 without CAP_SYS_NICE: run exits 1 with one sentence nami
   assert.equal(run.code, 1, run.stderr);
   assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
   assert.match(run.stderr, /^oisp-sensor: cannot set OISP_NICE=-3 on thread \d+: permission denied/);
+});
+
+// A sampling profiler signals the main thread every 100 µs; the verifier gives up (EAGAIN)
+// when a signal is pending, so the sensor loads its programs with those signals held.
+test('under node --cpu-prof at a 100 µs interval the sensor loads, runs and writes its profile', T, async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'oisp-cpuprof-'));
+  try {
+    const sensor = await startSensor([], {
+      env: { OISP_EXPORTER: 'jsonl' }, format: null,
+      nodeFlags: ['--cpu-prof', '--cpu-prof-interval', '100', `--cpu-prof-dir=${dir}`],
+    });
+    assert.equal(await sensor.stop(), 0, sensor.stderr());
+    assert.equal(readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).length, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

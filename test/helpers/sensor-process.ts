@@ -30,11 +30,13 @@ export interface StartOptions {
   waitReady?: boolean;
   /** The --format flag (default: events); null leaves it to OISP_EXPORTER. */
   format?: string | null;
+  /** Flags for node itself, before the script (e.g. --cpu-prof). */
+  nodeFlags?: string[];
 }
 
 export async function startSensor(args: string[], opts: StartOptions = {}): Promise<SensorProcess> {
   const format = opts.format === undefined ? ['--format', 'events'] : opts.format === null ? [] : ['--format', opts.format];
-  const child = spawn(process.execPath, [CLI, 'run', ...format, ...args], {
+  const child = spawn(process.execPath, [...(opts.nodeFlags ?? []), CLI, 'run', ...format, ...args], {
     env: { ...process.env, OISP_LOG_LEVEL: 'info', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
