@@ -28,16 +28,46 @@ export interface LatencySummary {
   over1Ms: number;
 }
 
+/** Cumulative counts for a Prometheus-style histogram, in seconds. */
+export interface HistogramSnapshot {
+  /** Upper edges (seconds) with the count of samples below each, ascending; +Inf is `count`. */
+  buckets: { le: number; count: number }[];
+  sum: number;
+  count: number;
+}
+
+/**
+ * The edges exposed, as bucket indices k (edge 10^(k/10) µs): about 1, 2 and 5 per decade from
+ * 10 µs to 1 s, a scrape-sized subset of the fine buckets' edges, so that each count is exact.
+ * 10^(3/10) and 10^(7/10) are 1.995 and 5.012, printed as they are.
+ */
+export const EXPOSED_EDGES: readonly number[] = [10, 13, 17, 20, 23, 27, 30, 33, 37, 40, 43, 47, 50, 53, 57, 60];
+
 export class LatencyHistogram {
   // Float64: exact counts up to 2^53, where a Uint32Array would wrap after days at load.
   private readonly counts = new Float64Array(BUCKETS);
   private total = 0;
   private max = 0;
+  private sumUs = 0;
 
   recordUs(us: number): void {
     this.counts[bucketOf(us)]! += 1;
     this.total++;
     if (us > this.max) this.max = us;
+    if (us > 0) this.sumUs += us;
+  }
+
+  /** Cumulative counts at the EXPOSED_EDGES, for /metrics. */
+  snapshot(): HistogramSnapshot {
+    const buckets: { le: number; count: number }[] = [];
+    let below = 0;
+    let k = 0;
+    for (const edge of EXPOSED_EDGES) {
+      // Buckets 0..edge hold everything below bucketUpperUs(edge).
+      for (; k <= edge; k++) below += this.counts[k]!;
+      buckets.push({ le: bucketUpperUs(edge) / 1e6, count: below });
+    }
+    return { buckets, sum: this.sumUs / 1e6, count: this.total };
   }
 
   /** Smallest bucket edge with at least q of the samples below it; 0 with no samples. */

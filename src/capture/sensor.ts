@@ -16,6 +16,7 @@ import type { NativeBinding, NativeSensor } from './native.js';
 import { checkBtf, ensureTracefs, explainLoadError, PreflightError } from './preflight.js';
 import { BindWaitQueue } from './bind-wait.js';
 import { LatencyHistogram } from './latency-histogram.js';
+import type { HistogramSnapshot } from './latency-histogram.js';
 import { TlsAssembler } from './tls-assembler.js';
 import { TlsProbes } from './tls-probes.js';
 import { WakeupModerator } from './wakeup-moderator.js';
@@ -205,6 +206,11 @@ export class CaptureSensor {
   /** Attaches to the TLS libraries of one process now (used before it runs). */
   async scanProcess(pid: number): Promise<void> {
     await this.attachAll(await this.finder.scanProcess(pid));
+  }
+
+  /** Kernel-to-JavaScript delivery latency of every record so far, for /metrics. */
+  latencyHistogram(): HistogramSnapshot {
+    return this.latency.snapshot();
   }
 
   status(): SensorStatus {

@@ -10,6 +10,7 @@ import { eventToJson } from '../output/event-json.js';
 import { makeProcessors, preloadTransports } from '../export/exporters.js';
 import type { ExportCounters, ExporterKind } from '../export/exporters.js';
 import { selfCounters, startHealthServer } from '../health/server.js';
+import type { NamedHistogram } from '../health/server.js';
 import { startSelfMetrics } from '../export/self-metrics.js';
 import { GenAiMetrics } from '../export/genai-metrics.js';
 import os from 'node:os';
@@ -72,8 +73,11 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
   const sensor = new CaptureSensor(binding, captureOptions(config, { forceFilter: exec.length > 0 }), onEvent, log);
 
   selfMetrics?.observeCounters(readCounters);
-  const health = config.healthAddr ? await startHealthServer(config.healthAddr, { ready: () => sensor.isReady, counters: readCounters }) : null;
-  if (health) log.info(`health on ${config.healthAddr}: /healthz /readyz /metrics`);
+  const histograms = (): Record<string, NamedHistogram> => ({
+    delivery_latency_seconds: { help: 'Kernel-to-JavaScript delivery latency of ring records: from the record\'s kernel timestamp to the sensor decoding its batch.', snapshot: sensor.latencyHistogram() },
+  });
+  const health = config.healthAddr ? await startHealthServer(config.healthAddr, { ready: () => sensor.isReady, counters: readCounters, histograms }) : null;
+  if (health) log.info(`health on ${config.healthAddr} (port ${health.port}): /healthz /readyz /metrics`);
 
   let stopping: Promise<number> | null = null;
   const stop = (code: number, why: string): Promise<number> => {

@@ -3,6 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PreflightError } from '../capture/preflight.js';
+import type { HistogramSnapshot } from '../capture/latency-histogram.js';
 import type { SensorStatus } from '../capture/sensor.js';
 import type { ExportCounters } from '../export/exporters.js';
 import type { StageStats } from '../export/telemetry-stage.js';
@@ -11,6 +12,13 @@ export interface HealthSource {
   ready(): boolean;
   /** Flat counters: name → value (names become oisp_<name>). */
   counters(): Record<string, number>;
+  /** Histograms by name (oisp_<name>, base unit seconds). */
+  histograms?(): Record<string, NamedHistogram>;
+}
+
+export interface NamedHistogram {
+  help: string;
+  snapshot: HistogramSnapshot;
 }
 
 /** The self-counters that are current state (they go up and down); every other one only grows. */
@@ -25,11 +33,18 @@ export function isCounter(name: string): boolean {
   return !GAUGES.has(name);
 }
 
-export function metricsText(counters: Record<string, number>): string {
+export function metricsText(counters: Record<string, number>, histograms: Record<string, NamedHistogram> = {}): string {
   const lines: string[] = [];
   for (const [name, value] of Object.entries(counters)) {
     const metric = `oisp_${name.replace(/[^a-zA-Z0-9_]/g, '_')}`;
     lines.push(`# TYPE ${metric} ${isCounter(name) ? 'counter' : 'gauge'}`, `${metric} ${Number.isFinite(value) ? value : 0}`);
+  }
+  for (const [name, { help, snapshot }] of Object.entries(histograms)) {
+    const metric = `oisp_${name.replace(/[^a-zA-Z0-9_]/g, '_')}`;
+    lines.push(`# HELP ${metric} ${help}`, `# TYPE ${metric} histogram`);
+    // Four digits: 10^(k/10) edges such as 1.9953e-5 s need no more to be told apart.
+    for (const b of snapshot.buckets) lines.push(`${metric}_bucket{le="${Number(b.le.toPrecision(4))}"} ${b.count}`);
+    lines.push(`${metric}_bucket{le="+Inf"} ${snapshot.count}`, `${metric}_sum ${snapshot.sum}`, `${metric}_count ${snapshot.count}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -52,7 +67,7 @@ export async function startHealthServer(addr: string, source: HealthSource): Pro
       const ready = source.ready();
       res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'not ready\n');
     } else if (url === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metricsText(source.counters()));
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metricsText(source.counters(), source.histograms?.()));
     } else {
       res.writeHead(404).end();
     }

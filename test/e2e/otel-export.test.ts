@@ -171,6 +171,18 @@ await new Promise((res) => require('node:https').get('${nginx.url}/?via=https', 
       assert.equal((await get('/nope')).status, 404);
       const r = await runCommand(progs.path('curl'), ['-sk', '--http1.1', `${nginx.url}/?via=metrics`]);
       assert.equal(r.code, 0);
+      // The delivery latency histogram: one sample per record, cumulative buckets in seconds.
+      const after = (await get('/metrics')).body;
+      assert.match(after, /^# TYPE oisp_delivery_latency_seconds histogram$/m);
+      const buckets = [...after.matchAll(/^oisp_delivery_latency_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)].map((x) => ({ le: x[1] as string, n: Number(x[2]) }));
+      assert.equal(buckets.at(-1)?.le, '+Inf');
+      assert.equal(buckets.find((b) => b.le === '0.001')?.le, '0.001', 'a bucket edge at 1 ms, the latency target');
+      for (let i = 1; i < buckets.length; i++) assert.ok((buckets[i]?.n ?? 0) >= (buckets[i - 1]?.n ?? 0), after);
+      const count = Number(/^oisp_delivery_latency_seconds_count (\d+)$/m.exec(after)?.[1]);
+      assert.ok(count > 0);
+      assert.equal(buckets.at(-1)?.n, count);
+      assert.equal(count, Number(/^oisp_user_records (\d+)$/m.exec(after)?.[1]), 'every record is one sample');
+      assert.ok(Number(/^oisp_delivery_latency_seconds_sum (\S+)$/m.exec(after)?.[1]) > 0);
       const m = await receiver.waitForMetric((x) => x.name === 'oisp.user_records' && (x.points[0]?.value ?? 0) > 0, 15_000, 'self metric with records');
       assert.equal(m.resource['service.name'], 'oisp-sensor');
       assert.equal(m.type, 'sum');

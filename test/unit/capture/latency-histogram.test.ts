@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bucketOf, bucketUpperUs, LatencyHistogram } from '../../../src/capture/latency-histogram.js';
+import { bucketOf, bucketUpperUs, EXPOSED_EDGES, LatencyHistogram } from '../../../src/capture/latency-histogram.js';
 import { flattenCounters, metricsText } from '../../../src/health/server.js';
 
 test('an empty histogram reports zeros', () => {
@@ -57,4 +57,33 @@ test('the latency summary reaches /metrics as oisp_user_latency_* gauges', () =>
   const text = metricsText(flattenCounters('', { user: { latencyUsP50: 120, latencyUsP99: 900 } }));
   assert.match(text, /^# TYPE oisp_user_latency_us_p99 gauge\noisp_user_latency_us_p99 900$/m);
   assert.match(text, /^oisp_user_latency_us_p50 120$/m);
+});
+
+test('the snapshot for /metrics: cumulative counts below each exposed edge, in seconds, exact at bucket edges', () => {
+  const h = new LatencyHistogram();
+  for (const us of [5, 15, 150, 999.9, 1000, 1500, 2e6]) h.recordUs(us);
+  const snap = h.snapshot();
+  assert.equal(snap.buckets.length, EXPOSED_EDGES.length);
+  const at = (le: number): number | undefined => snap.buckets.find((b) => Math.abs(b.le - le) < 1e-12)?.count;
+  assert.equal(at(1e-5), 1, 'only 5 µs is below 10 µs');
+  assert.equal(at(1e-4), 2);
+  assert.equal(at(1e-3), 4, '999.9 µs is below 1 ms, 1000 µs is not');
+  assert.equal(at(1e-2), 6);
+  assert.equal(at(1), 6, '2 s is above the last edge: only in +Inf (the count)');
+  assert.equal(snap.count, 7);
+  assert.ok(Math.abs(snap.sum - (5 + 15 + 150 + 999.9 + 1000 + 1500 + 2e6) / 1e6) < 1e-9);
+  for (let i = 1; i < snap.buckets.length; i++) assert.ok(snap.buckets[i]!.le > snap.buckets[i - 1]!.le);
+});
+
+test('/metrics renders a histogram as Prometheus buckets, +Inf, _sum and _count', () => {
+  const h = new LatencyHistogram();
+  for (const us of [50, 5000]) h.recordUs(us);
+  const text = metricsText({ user_records: 2 }, { delivery_latency_seconds: { help: 'test', snapshot: h.snapshot() } });
+  assert.match(text, /^# TYPE oisp_delivery_latency_seconds histogram$/m);
+  assert.match(text, /^oisp_delivery_latency_seconds_bucket\{le="0\.0001"\} 1$/m);
+  assert.match(text, /^oisp_delivery_latency_seconds_bucket\{le="0\.01"\} 2$/m);
+  assert.match(text, /^oisp_delivery_latency_seconds_bucket\{le="\+Inf"\} 2$/m);
+  assert.match(text, /^oisp_delivery_latency_seconds_count 2$/m);
+  assert.match(text, /^oisp_delivery_latency_seconds_sum 0\.00505$/m);
+  assert.match(text, /^oisp_user_records 2$/m);
 });
