@@ -256,6 +256,8 @@ export interface SensorRun {
   pid: number;
   /** The "ready: …" line it logged once attached. */
   readyLine: string;
+  /** Where its /metrics answers, when started with OISP_HEALTH_ADDR (the port it logged). */
+  healthPort: number | null;
   /** SIGTERM, then the counters it printed on the way out. */
   stop(): Promise<SensorCounters>;
 }
@@ -289,7 +291,8 @@ export async function startSensor(cleanup: Cleanup, otlpEndpoint?: string, extra
   };
   const stopSensor = await untilReady(cleanup, child, () => /INFO\s+ready: /.test(child.stderr), 'ready', stop);
   const readyLine = /INFO\s+(ready: .*)$/m.exec(child.stderr)?.[1] ?? '';
-  return { pid: child.pid, readyLine, stop: stopSensor };
+  const port = /INFO\s+health on \S+ \(port (\d+)\)/.exec(child.stderr)?.[1];
+  return { pid: child.pid, readyLine, healthPort: port ? Number(port) : null, stop: stopSensor };
 }
 
 // ---------------------------------------------------------------------------------------------

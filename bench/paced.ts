@@ -9,6 +9,11 @@ import { connectionsFor } from './pacing.js';
 import type { OtlpSink } from './otlp-sink.js';
 import type { Wrk, WrkResult } from './wrk.js';
 import type { NginxServer } from '../test/helpers/tls-fixtures.js';
+import { histogramDelta, readHistogram } from '../test/helpers/sensor-health.js';
+import type { ScrapedHistogram } from '../test/helpers/sensor-health.js';
+
+/** The sensor's delivery latency histogram in /metrics (oisp_ prefix dropped). */
+export const LATENCY_METRIC = 'delivery_latency_seconds';
 
 /**
  * The paced rows trace wrk and nginx only: the bench counts their requests against the sensor's
@@ -51,6 +56,8 @@ export interface PacedRow {
   sensorCpu: number | null;
   /** Printed by the sensor on SIGTERM: warm-up and measured window together. */
   counters: SensorCounters | null;
+  /** Its delivery latency histogram (/metrics) over the measured window alone. */
+  measuredLatency: ScrapedHistogram | null;
 }
 
 export function pacedConnections(rate: number | null): number {
@@ -63,19 +70,24 @@ export async function runPaced(ctx: LoadContext, spec: PacedSpec): Promise<Paced
     url: `${ctx.nginx.url}${spec.path}`, threads: 1, connections, ...(spec.rate === null ? {} : { rate: spec.rate }),
   };
   const sensor = spec.sensorEnv
-    ? await startSensor(ctx.cleanup, ctx.sink?.endpoint, { ...SENSOR_FILTER, ...spec.sensorEnv })
+    ? await startSensor(ctx.cleanup, ctx.sink?.endpoint, { ...SENSOR_FILTER, OISP_HEALTH_ADDR: '127.0.0.1:0', ...spec.sensorEnv })
     : null;
   const floor = spec.floor ? await startFloor(ctx.library, ctx.cleanup) : null;
   let counters: SensorCounters | null = null;
   try {
     const warmup = await ctx.wrk.run({ ...load, seconds: spec.warmupSeconds });
     const sample = (): Promise<[number, number]> => Promise.all([machineBusyTicks(), sensor ? processTicks(sensor.pid) : 0]);
+    const port = sensor?.healthPort ?? null;
+    const latency = (): Promise<ScrapedHistogram | null> => (port === null ? Promise.resolve(null) : readHistogram(port, LATENCY_METRIC));
+    const latencyBefore = await latency();
     const before = await sample();
     const measured = await ctx.wrk.run({ ...load, seconds: spec.seconds });
     const after = await sample();
+    const latencyAfter = await latency();
     if (sensor) counters = await sensor.stop();
     return {
       spec, connections, warmup, measured, counters,
+      measuredLatency: latencyAfter && latencyBefore ? histogramDelta(latencyAfter, latencyBefore) : null,
       machineCpu: (after[0] - before[0]) / ctx.ticksPerSecond,
       sensorCpu: sensor ? (after[1] - before[1]) / ctx.ticksPerSecond : null,
     };
