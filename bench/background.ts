@@ -303,6 +303,8 @@ export const CAPTURE_ONLY_WINDOW_US = 2000;
 
 export interface CaptureOnlyRun {
   pid: number;
+  /** Where its delivery-latency histogram is served (/metrics). */
+  healthPort: number | null;
   stop(): Promise<void>;
 }
 
@@ -311,14 +313,16 @@ export interface CaptureOnlyRun {
  * fixed at the sensor's widest (a process that does nothing never gets busy enough to widen it),
  * so the row is the least the kernel side and the wake-ups cost.
  */
-export async function startCaptureOnly(cleanup: Cleanup): Promise<CaptureOnlyRun> {
+export async function startCaptureOnly(cleanup: Cleanup, extraEnv: Record<string, string> = {}): Promise<CaptureOnlyRun> {
   const script = new URL('./capture-only.js', import.meta.url).pathname;
   const window = String(CAPTURE_ONLY_WINDOW_US);
-  const env = { ...process.env, OISP_WAKEUP_WINDOW_US: window, OISP_WAKEUP_WINDOW_MAX_US: window };
+  const env = { ...process.env, OISP_WAKEUP_WINDOW_US: window, OISP_WAKEUP_WINDOW_MAX_US: window, ...extraEnv };
   const child = start(process.execPath, [script], ['ignore', 'ignore', 'pipe'], 'capture-only', env);
   const stop = await untilReady(cleanup, child, () => /^ready$/m.test(child.stderr), 'ready', () => child.stop('SIGTERM'));
+  const port = /^health port (\d+)$/m.exec(child.stderr)?.[1];
   return {
     pid: child.pid,
+    healthPort: port ? Number(port) : null,
     stop: async () => {
       await stop();
     },

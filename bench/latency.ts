@@ -19,15 +19,16 @@ function percent(share: number): string {
  * as wrk's own figures are.
  */
 export function latencyTable(rows: readonly PacedRow[], windowOf: (row: PacedRow) => string): string {
-  const body = rows.filter((r) => r.counters).map((r) => {
+  const body = rows.filter((r) => r.counters || r.measuredLatency).map((r) => {
     const u = r.counters?.user ?? {};
     const samples = u.latencySamples ?? 0;
     const m = r.measuredLatency;
     const mP99 = m ? histogramQuantile(m, 0.99) * 1e6 : NaN;
+    const whole = r.counters
+      ? [num(samples), micros(u.latencyUsP99 ?? NaN), micros(u.latencyUsMax ?? NaN), percent(samples > 0 ? (u.latencyOver1Ms ?? 0) / samples : NaN)]
+      : ['-', '-', '-', '-'];
     return [
-      rateLabel(r.spec.rate), num(r.measured.requestsPerSecond), windowOf(r),
-      num(samples), micros(u.latencyUsP99 ?? NaN), micros(u.latencyUsMax ?? NaN),
-      percent(samples > 0 ? (u.latencyOver1Ms ?? 0) / samples : NaN),
+      rateLabel(r.spec.rate), num(r.measured.requestsPerSecond), windowOf(r), ...whole,
       m ? num(m.count) : 'n/a', m ? micros(histogramQuantile(m, 0.5) * 1e6) : 'n/a', m ? micros(mP99) : 'n/a',
       m ? percent(shareAtOrAbove(m, LATENCY_P99_TARGET_US / 1e6)) : 'n/a',
       // The edge holds the samples below it: an edge of 1 ms means 99 % under 1 ms.

@@ -2,7 +2,7 @@
 // the machine's and the sensor's CPU over the measured window, and the sensor's final counters.
 
 import { setTimeout as delay } from 'node:timers/promises';
-import { SETTLE_MS, startFloor, startSensor } from './background.js';
+import { SETTLE_MS, startCaptureOnly, startFloor, startSensor } from './background.js';
 import type { Cleanup, SensorCounters } from './background.js';
 import { machineBusyTicks, processTicks } from './cpu.js';
 import { connectionsFor } from './pacing.js';
@@ -44,6 +44,8 @@ export interface PacedSpec {
   sensorEnv?: Record<string, string>;
   /** Run the floor (bpftrace's do-nothing uprobes on the SSL functions) instead. */
   floor?: boolean;
+  /** Run bench/capture-only.js instead, with these variables on top of SENSOR_FILTER: records timed, then dropped. */
+  captureOnlyEnv?: Record<string, string>;
 }
 
 export interface PacedRow {
@@ -73,11 +75,12 @@ export async function runPaced(ctx: LoadContext, spec: PacedSpec): Promise<Paced
     ? await startSensor(ctx.cleanup, ctx.sink?.endpoint, { ...SENSOR_FILTER, OISP_HEALTH_ADDR: '127.0.0.1:0', ...spec.sensorEnv })
     : null;
   const floor = spec.floor ? await startFloor(ctx.library, ctx.cleanup) : null;
+  const captureOnly = spec.captureOnlyEnv ? await startCaptureOnly(ctx.cleanup, { ...SENSOR_FILTER, ...spec.captureOnlyEnv }) : null;
   let counters: SensorCounters | null = null;
   try {
     const warmup = await ctx.wrk.run({ ...load, seconds: spec.warmupSeconds });
     const sample = (): Promise<[number, number]> => Promise.all([machineBusyTicks(), sensor ? processTicks(sensor.pid) : 0]);
-    const port = sensor?.healthPort ?? null;
+    const port = sensor?.healthPort ?? captureOnly?.healthPort ?? null;
     const latency = (): Promise<ScrapedHistogram | null> => (port === null ? Promise.resolve(null) : readHistogram(port, LATENCY_METRIC));
     const latencyBefore = await latency();
     const before = await sample();
@@ -94,6 +97,7 @@ export async function runPaced(ctx: LoadContext, spec: PacedSpec): Promise<Paced
   } finally {
     if (sensor && !counters) await sensor.stop().catch(() => undefined);
     await floor?.stop();
+    await captureOnly?.stop();
     await delay(SETTLE_MS);
   }
 }

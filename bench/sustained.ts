@@ -33,6 +33,7 @@ function defaultWindow(): string {
 }
 
 function windowOf(row: PacedRow): string {
+  if (row.spec.captureOnlyEnv) return `capture only (${row.spec.captureOnlyEnv[WINDOW_ENV] ?? '?'} µs)`;
   const w = row.spec.sensorEnv?.[WINDOW_ENV];
   return w === undefined ? defaultWindow() : `${w} µs`;
 }
@@ -56,7 +57,7 @@ function shortfallNote(rows: readonly PacedRow[], labelOf: (r: PacedRow, i: numb
 
 /** Planned seconds of load for the latency/loss rows. */
 export function pacedPlannedSeconds(s: SustainedSettings): number {
-  return (s.pacedRates.length + 1) * (s.warmupSeconds + s.seconds);
+  return (s.pacedRates.length + 2) * (s.warmupSeconds + s.seconds);
 }
 
 export const PACED_64K_ROWS = 4;
@@ -71,11 +72,13 @@ export async function latencyAndLoss(ctx: LoadContext, s: SustainedSettings, out
   const specs: PacedSpec[] = [
     { ...base, rate: first ?? null, sensorEnv: {} },
     { ...base, rate: first ?? null, sensorEnv: { [WINDOW_ENV]: COMPARED_WINDOW_US } },
+    // The wake-up path alone at the same rate: records timed and dropped, never a window.
+    { ...base, rate: first ?? null, captureOnlyEnv: { [WINDOW_ENV]: '0', OISP_WAKEUP_WINDOW_MAX_US: '0' } },
     ...rest.map((rate) => ({ ...base, rate, sensorEnv: {} })),
   ];
   const rows: PacedRow[] = [];
   for (const spec of specs) {
-    const label = `tiny @ ${rateLabel(spec.rate)}, wake-up window ${spec.sensorEnv?.[WINDOW_ENV] ?? 'default'}`;
+    const label = spec.captureOnlyEnv ? `tiny @ ${rateLabel(spec.rate)}, capture only` : `tiny @ ${rateLabel(spec.rate)}, wake-up window ${spec.sensorEnv?.[WINDOW_ENV] ?? 'default'}`;
     progress(`bench: ${label} ...\n`);
     const row = await runPaced(ctx, spec);
     rows.push(row);
