@@ -168,11 +168,6 @@ export interface BatchSink {
 const FRAME_HEADER = 8;
 
 /**
- * Walks a batch from the addon: per record u32 size, u32 ring id, the record,
- * zero padding to 8 bytes. A frame that runs past the end stops the walk and
- * is reported as malformed (never read out of bounds).
- */
-/**
  * The kernel timestamp (ns) of every whole record in a batch, without decoding anything else:
  * for a consumer that measures delivery and drops the records (the bench's capture-only row).
  */
@@ -188,6 +183,11 @@ export function forEachTimestamp(batch: Uint8Array, fn: (tsNs: number) => void):
   }
 }
 
+/**
+ * Walks a batch from the addon: per record u32 size, u32 ring id, the record,
+ * zero padding to 8 bytes. A frame that runs past the end stops the walk and
+ * is reported as malformed (never read out of bounds).
+ */
 export function decodeBatch(batch: Uint8Array, sink: BatchSink): void {
   const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
   let at = 0;

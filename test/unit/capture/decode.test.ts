@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeBatch, DecodeError } from '../../../src/capture/decode.js';
+import { decodeBatch, DecodeError, forEachTimestamp } from '../../../src/capture/decode.js';
 import type { RawRecord } from '../../../src/capture/events.js';
 import { ABI } from '../../../src/capture/layout.js';
 import { batch, bindRecord, closeRecord, connRecord, execRecord, exitRecord, openRecord, tlsRecord } from '../../helpers/records.js';
@@ -120,4 +120,19 @@ test('a path or argument that starts with U+FEFF keeps it (found by the fuzzer)'
   assert.equal(exec.filename, '\ufeff/bin/x');
   assert.deepEqual(exec.argv, ['\ufeffa', 'b']);
   assert.equal(open.path, '\ufeff/etc/x');
+});
+
+test('forEachTimestamp reads each whole record\'s kernel timestamp, as decoding does, and stops at a cut frame', () => {
+  const data = Buffer.from('x');
+  const whole = batch([
+    tlsRecord({ pid: 1, tid: 1, tsNs: 2n ** 40n + 7n, comm: 'a', connId: 1n, fd: 3, direction: 0, func: ABI.OISP_FN_SSL_WRITE, data }),
+    execRecord({ pid: 2, ppid: 1, filename: '/bin/true', argv: ['true'], tsNs: 123_456_789_012n }),
+  ]);
+  const seen: number[] = [];
+  forEachTimestamp(whole, (ts) => seen.push(ts));
+  assert.deepEqual(seen, decodeAll(whole).records.map((r) => Number(r.tsNs)));
+  assert.deepEqual(seen, [2 ** 40 + 7, 123_456_789_012]);
+  const cut: number[] = [];
+  forEachTimestamp(whole.subarray(0, whole.length - 8), (ts) => cut.push(ts));
+  assert.deepEqual(cut, [2 ** 40 + 7], 'the second frame runs past the end: not read');
 });
