@@ -9,6 +9,11 @@ import { histogramQuantile, shareAtOrAbove } from '../test/helpers/sensor-health
 /** The issue's target for a moderate load. */
 export const LATENCY_P99_TARGET_US = 1000;
 
+/** A bucket edge in µs; Infinity: the quantile lies above the last edge (1 s). */
+function edge(us: number): string {
+  return us === Infinity ? '> 1 s' : micros(us);
+}
+
 function percent(share: number): string {
   return Number.isFinite(share) ? `${(share * 100).toFixed(2)}%` : 'n/a';
 }
@@ -29,7 +34,7 @@ export function latencyTable(rows: readonly PacedRow[], windowOf: (row: PacedRow
       : ['-', '-', '-', '-'];
     return [
       rateLabel(r.spec.rate), num(r.measured.requestsPerSecond), windowOf(r), ...whole,
-      m ? num(m.count) : 'n/a', m ? micros(histogramQuantile(m, 0.5) * 1e6) : 'n/a', m ? micros(mP99) : 'n/a',
+      m ? num(m.count) : 'n/a', m ? edge(histogramQuantile(m, 0.5) * 1e6) : 'n/a', m ? edge(mP99) : 'n/a',
       m ? percent(shareAtOrAbove(m, LATENCY_P99_TARGET_US / 1e6)) : 'n/a',
       // The edge holds the samples below it: an edge of 1 ms means 99 % under 1 ms.
       Number.isNaN(mP99) ? 'n/a' : mP99 <= LATENCY_P99_TARGET_US ? 'yes' : 'no',

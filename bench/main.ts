@@ -254,12 +254,18 @@ async function pinNginx(nginx: NginxServer, cpus = String(NGINX_CPU)): Promise<v
  * that, and so does the sink's gRPC server in this process. Returns the undo.
  */
 async function pinForRow(ctx: Context): Promise<() => Promise<void>> {
-  await pinNginx(ctx.nginx, String(LOAD_CPU));
-  await setAffinity(process.pid, String(SENSOR_CPU), true);
-  return async () => {
+  const undo = async (): Promise<void> => {
     await setAffinity(process.pid, ALL_CPUS, true);
     await pinNginx(ctx.nginx, ctx.settings.pin ? String(NGINX_CPU) : ALL_CPUS);
   };
+  try {
+    await pinNginx(ctx.nginx, String(LOAD_CPU));
+    await setAffinity(process.pid, String(SENSOR_CPU), true);
+  } catch (err) {
+    await undo().catch(() => undefined); // the original error is the one to see
+    throw err;
+  }
+  return undo;
 }
 
 async function ticksOf(pids: readonly number[]): Promise<number> {
