@@ -73,9 +73,10 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
   const sensor = new CaptureSensor(binding, captureOptions(config, { forceFilter: exec.length > 0 }), onEvent, log);
 
   selfMetrics?.observeCounters(readCounters);
-  const histograms = (): Record<string, NamedHistogram> => ({
-    delivery_latency_seconds: { help: 'Kernel-to-JavaScript delivery latency of ring records: from the record\'s kernel timestamp to the sensor decoding its batch.', snapshot: sensor.latencyHistogram() },
-  });
+  const latencyHelp = 'Kernel-to-JavaScript delivery latency of ring records: from the record\'s kernel timestamp to the sensor decoding its batch.';
+  // Prometheus names carry the unit; OTel names do not (a collector's Prometheus exporter adds _seconds).
+  const histograms = (): Record<string, NamedHistogram> => ({ delivery_latency_seconds: { help: latencyHelp, snapshot: sensor.latencyHistogram() } });
+  selfMetrics?.observeHistograms(() => ({ delivery_latency: { help: latencyHelp, snapshot: sensor.latencyHistogram() } }));
   const health = config.healthAddr ? await startHealthServer(config.healthAddr, { ready: () => sensor.isReady, counters: readCounters, histograms }) : null;
   if (health) log.info(`health on ${config.healthAddr} (port ${health.port}): /healthz /readyz /metrics`);
 

@@ -8,6 +8,8 @@ import { AggregationTemporality, InstrumentType, MeterProvider, PeriodicExportin
 import type { PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { OtlpProtocol } from './exporters.js';
 import { isCounter } from '../health/server.js';
+import type { NamedHistogram } from '../health/server.js';
+import { HistogramProducer } from './histogram-producer.js';
 import { SCOPE_NAME, SCOPE_VERSION } from './otel-pipeline.js';
 import { loadMetricsJson, otlpDelegate } from './sdk-exporters.js';
 
@@ -44,13 +46,24 @@ function metricExporter(protocol: OtlpProtocol): PushMetricExporter {
  * The sensor's MeterProvider. observeCounters() registers one observable per
  * counter name (`oisp.<name>`), read at each collection; counters (isCounter)
  * are monotonic, the few gauges are current state (table sizes, queue lengths).
+ * observeHistograms() names the histograms the sensor keeps itself
+ * (histogram-producer.ts), exported as `oisp.<name>`.
  */
 export function startSelfMetrics(opts: {
   protocol: OtlpProtocol;
   intervalMs: number;
   resource: Attributes;
-}): { meter: Meter; observeCounters(read: () => Record<string, number>): void; shutdown(): Promise<void> } {
-  const reader = new PeriodicExportingMetricReader({ exporter: metricExporter(opts.protocol), exportIntervalMillis: opts.intervalMs, exportTimeoutMillis: Math.min(30_000, opts.intervalMs) });
+}): {
+  meter: Meter;
+  observeCounters(read: () => Record<string, number>): void;
+  observeHistograms(read: () => Record<string, NamedHistogram>): void;
+  shutdown(): Promise<void>;
+} {
+  const histograms = new HistogramProducer(temporalityFromEnv());
+  const reader = new PeriodicExportingMetricReader({
+    exporter: metricExporter(opts.protocol), exportIntervalMillis: opts.intervalMs, exportTimeoutMillis: Math.min(30_000, opts.intervalMs),
+    metricProducers: [histograms],
+  });
   const provider = new MeterProvider({ resource: resourceFromAttributes(opts.resource), readers: [reader] });
   const meter = provider.getMeter(SCOPE_NAME, SCOPE_VERSION);
   const observeCounters = (read: () => Record<string, number>): void => {
@@ -69,5 +82,5 @@ export function startSelfMetrics(opts: {
       });
     }, instruments);
   };
-  return { meter, observeCounters, shutdown: () => provider.shutdown() };
+  return { meter, observeCounters, observeHistograms: (read) => histograms.observe(read), shutdown: () => provider.shutdown() };
 }

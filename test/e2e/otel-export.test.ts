@@ -186,6 +186,16 @@ await new Promise((res) => require('node:https').get('${nginx.url}/?via=https', 
       const m = await receiver.waitForMetric((x) => x.name === 'oisp.user_records' && (x.points[0]?.value ?? 0) > 0, 15_000, 'self metric with records');
       assert.equal(m.resource['service.name'], 'oisp-sensor');
       assert.equal(m.type, 'sum');
+      // The same delivery latency as an OTLP histogram (cumulative, seconds).
+      const lat = await receiver.waitForMetric((x) => x.name === 'oisp.delivery_latency' && (x.points[0]?.count ?? 0) > 0, 15_000, 'delivery latency histogram');
+      assert.equal(lat.type, 'histogram');
+      assert.equal(lat.unit, 's');
+      assert.equal(lat.aggregationTemporality, 2);
+      assert.equal(lat.resource['service.name'], 'oisp-sensor');
+      const point = lat.points[0]!;
+      assert.ok(point.explicitBounds?.includes(0.001), `bounds ${point.explicitBounds?.join(',')}`);
+      assert.equal(point.bucketCounts?.length, (point.explicitBounds?.length ?? 0) + 1);
+      assert.equal(point.bucketCounts?.reduce((a, b) => a + b, 0), point.count);
     });
 
     test('log records: exec, file open, connect, exit with its code', T, async () => {
