@@ -116,7 +116,7 @@ struct oisp_tls_data {
 	__u8 func;
 	__u16 chunk_index;
 	__u16 chunk_count;
-	__u16 _pad1;
+	__u16 call_seq;     /* the call's number on its connection in this direction, mod 2^16: a hole means calls were lost */
 	__u32 total_len;    /* bytes the call really transferred */
 	__u32 chunk_offset; /* offset of this chunk in the call's bytes */
 	__u32 data_len;     /* payload bytes that follow this fixed part */

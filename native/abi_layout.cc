@@ -38,7 +38,7 @@ Napi::Value AbiLayout(const Napi::CallbackInfo& info) {
   STRUCT_BEGIN(oisp_tls_data)
   FIELD(oisp_tls_data, conn_id); FIELD(oisp_tls_data, fd); FIELD(oisp_tls_data, direction);
   FIELD(oisp_tls_data, func); FIELD(oisp_tls_data, chunk_index);
-  FIELD(oisp_tls_data, chunk_count); FIELD(oisp_tls_data, total_len);
+  FIELD(oisp_tls_data, chunk_count); FIELD(oisp_tls_data, call_seq); FIELD(oisp_tls_data, total_len);
   FIELD(oisp_tls_data, chunk_offset); FIELD(oisp_tls_data, data_len);
   STRUCT_END(oisp_tls_data)
   STRUCT_BEGIN(oisp_tls_bind)

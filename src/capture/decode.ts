@@ -80,6 +80,7 @@ export function decodeRecord(view: DataView, bytes: Uint8Array, at: number, size
         func,
         chunkIndex: view.getUint16(at + T.chunk_index, true),
         chunkCount: view.getUint16(at + T.chunk_count, true),
+        callSeq: view.getUint16(at + T.call_seq, true),
         totalLen: view.getUint32(at + T.total_len, true),
         chunkOffset: view.getUint32(at + T.chunk_offset, true),
         truncated: (flags & ABI.OISP_FLAG_TRUNCATED) !== 0,

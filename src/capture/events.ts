@@ -30,6 +30,8 @@ export interface TlsChunk extends EventOrigin {
   func: TlsFunction;
   chunkIndex: number;
   chunkCount: number;
+  /** The call's number on its connection in its direction, mod 2^16 (a hole: calls lost to a full ring). */
+  callSeq: number;
   totalLen: number;
   chunkOffset: number;
   truncated: boolean;
@@ -47,6 +49,8 @@ export interface TlsDataEvent extends EventOrigin {
   fd: number;
   direction: TlsDirection;
   func: TlsFunction;
+  /** The call's number on its connection in its direction, mod 2^16 (see TlsChunk). */
+  callSeq: number;
   /** Bytes the call really transferred. */
   totalLen: number;
   data: Buffer;

@@ -14,6 +14,7 @@ import { DeferredCallback } from './deferred-callback.js';
 import { Buffer } from 'node:buffer';
 import { Framing, parseFieldLines, parseRequestHead, parseResponseHead, type Headers } from './http1-head.js';
 import { SNIFF_MAX_BYTES, sniffHttp1 } from './http1-sniff.js';
+import { LOST_CALLS_ERROR } from './errors.js';
 
 export { headerValue, type Headers } from './http1-head.js';
 export { looksLikeHttp1, sniffHttp1, type Http1Sniff } from './http1-sniff.js';
@@ -380,6 +381,18 @@ export class Http1Connection {
         }
       }
     }
+    this.deliver.rethrowIfAny();
+  }
+
+  /**
+   * Whole calls of this connection were lost by the capture (a full ring), of
+   * unknown size and direction: nothing in flight can be matched any more. It
+   * is emitted with an error, and both directions resynchronise on the next
+   * buffer that starts a message, as after a parse error.
+   */
+  lost(_tsNs: bigint): void {
+    if (this.closed || this.upgradedValue) return;
+    this.resync(LOST_CALLS_ERROR);
     this.deliver.rethrowIfAny();
   }
 
@@ -997,8 +1010,13 @@ export class Http1Connection {
    */
   private fail(reason: string): number {
     this.stats.parseErrors++;
+    this.resync(`parse error: ${reason}`);
+    return -1;
+  }
+
+  /** Emits everything in flight with `error`; both directions wait for a buffer that starts a message. */
+  private resync(error: string): void {
     this.brokenValue = true;
-    const error = `parse error: ${reason}`;
     const xs = this.takeAll(() => error);
     if (!this.closed && !this.upgradedValue) {
       for (const d of [this.w, this.r]) {
@@ -1008,7 +1026,6 @@ export class Http1Connection {
       }
     }
     for (const x of xs) this.emit(x);
-    return -1;
   }
 }
 

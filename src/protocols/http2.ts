@@ -24,6 +24,7 @@ import type { Headers } from './http1-head.js';
 import type { BodyCaptureFor, Http1Exchange, HttpInformational, HttpRequestInfo, HttpResponseInfo } from './http1.js';
 import { MAX_BODY_CAPTURE } from './http1.js';
 import { HpackDecoder, HpackError } from './hpack.js';
+import { LOST_CALLS_ERROR } from './errors.js';
 
 export const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -402,6 +403,24 @@ export class Http2Connection {
         return;
       }
       this.fail(d, 'bytes lost by the capture');
+    });
+    this.deliver.rethrowIfAny();
+  }
+
+  /**
+   * Whole calls of this connection were lost by the capture (a full ring), of
+   * unknown size and direction: frame boundaries and HPACK state are gone. Every
+   * open stream is emitted with an error and both directions wait for a buffer
+   * that starts with a frame, their HPACK state unknown, as after a parse error.
+   */
+  lost(_tsNs: bigint): void {
+    if (this.closed) return;
+    this.guard(() => {
+      this.brokenValue = true;
+      this.desync(this.w);
+      this.desync(this.r);
+      const xs = [...this.streams.values()].map((s) => this.take(s, LOST_CALLS_ERROR));
+      for (const x of xs) this.emit(x);
     });
     this.deliver.rethrowIfAny();
   }

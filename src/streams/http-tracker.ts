@@ -45,6 +45,10 @@ export interface TrackerStats {
   gapBytes: number;
   /** Connections whose close or process exit was read before their first bytes, closed once those arrived. */
   closedOnArrival: number;
+  /** Calls the per-connection numbering says never arrived (lost to a full ring). */
+  lostCalls: number;
+  /** Times a connection's parser gave up what was in flight because of such a hole. */
+  lossResyncs: number;
   /** Every parser counter (HTTP/1.x and HTTP/2: parse errors, HPACK unknown references, evicted streams…), summed. */
   protocol: Record<string, number>;
 }
@@ -57,6 +61,8 @@ function addCounters(into: Record<string, number>, from: object): void {
 interface ExchangeParser {
   feed(direction: 'write' | 'read', data: Uint8Array, tsNs: bigint): void;
   gap(direction: 'write' | 'read', bytes: number, tsNs: bigint): void;
+  /** Whole calls of the connection were lost (their numbers jumped): what is in flight cannot be matched any more. */
+  lost(tsNs: bigint): void;
   close(tsNs: bigint): void;
   expire(cutoffNs: bigint): number;
   /** Counters of the parser (numbers only are summed into the tracker's protocol stats). */
@@ -71,6 +77,8 @@ interface Tracked {
   local: SocketAddress | null;
   remote: SocketAddress | null;
   lastNs: bigint;
+  /** The last call number seen per direction (write, read); -1: none yet. */
+  lastSeq: [number, number];
 }
 
 export class HttpTracker {
@@ -88,7 +96,7 @@ export class HttpTracker {
    * older than the end close the connection they open (kernel timestamps).
    */
   private readonly earlyEnds = new BoundedLru<string, bigint>(MAX_EARLY_ENDS);
-  private readonly stats_ = { connectionEvictions: 0, exchanges: 0, timedOut: 0, otherProtocols: 0, http2Connections: 0, gapBytes: 0, closedOnArrival: 0 };
+  private readonly stats_ = { connectionEvictions: 0, exchanges: 0, timedOut: 0, otherProtocols: 0, http2Connections: 0, gapBytes: 0, closedOnArrival: 0, lostCalls: 0, lossResyncs: 0 };
 
   constructor(
     private readonly onExchange: (x: HttpExchangeRecord, meta: ExchangeMeta) => void,
@@ -118,6 +126,8 @@ export class HttpTracker {
       http2Connections: this.stats_.http2Connections,
       gapBytes: this.stats_.gapBytes,
       closedOnArrival: this.stats_.closedOnArrival,
+      lostCalls: this.stats_.lostCalls,
+      lossResyncs: this.stats_.lossResyncs,
       protocol,
     };
   }
@@ -133,7 +143,7 @@ export class HttpTracker {
         this.conns.set(key, 'other');
         return;
       }
-      const tracked: Tracked = { parser, pid: e.pid, tid: e.tid, comm: e.comm, local: null, remote: null, lastNs: e.tsNs };
+      const tracked: Tracked = { parser, pid: e.pid, tid: e.tid, comm: e.comm, local: null, remote: null, lastNs: e.tsNs, lastSeq: [-1, -1] };
       t = tracked;
       this.conns.set(key, t);
       let set = this.byPid.get(e.pid);
@@ -147,6 +157,7 @@ export class HttpTracker {
     }
     t.tid = e.tid;
     t.lastNs = e.tsNs;
+    this.checkSequence(t, e);
     t.parser.feed(e.direction, e.data, e.tsNs);
     // Bytes the capture cut off still count, so message lengths stay right.
     const missing = e.totalLen - e.data.length;
@@ -154,6 +165,26 @@ export class HttpTracker {
       this.stats_.gapBytes += missing;
       t.parser.gap(e.direction, missing, e.tsNs);
     }
+  }
+
+  /**
+   * Calls are numbered per connection and direction before they meet the ring
+   * (mod 2^16). A jump means calls in between were lost (a full ring): their
+   * bytes are gone, and a parser fed what follows would pair later responses
+   * with the wrong requests, so it is told to give up what is in flight and
+   * wait for the next message start. Number 0 is a fresh start (a connection
+   * the kernel's table forgot, or a new one at a reused SSL* address).
+   */
+  private checkSequence(t: Tracked, e: CorrelatedTls): void {
+    const d = e.direction === 'write' ? 0 : 1;
+    const last = t.lastSeq[d]!;
+    t.lastSeq[d] = e.callSeq;
+    if (last < 0 || e.callSeq === 0) return;
+    const missing = (e.callSeq - last - 1) & 0xffff;
+    if (missing === 0) return;
+    this.stats_.lostCalls += missing;
+    this.stats_.lossResyncs++;
+    t.parser.lost(e.tsNs);
   }
 
   /**

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { LOST_CALLS_ERROR } from '../../../src/protocols/errors.js';
 import { Http2Connection, sniffHttp2, type Http2Exchange } from '../../../src/protocols/http2.js';
 import {
   continuation,
@@ -259,6 +260,23 @@ describe('Http2Connection', () => {
     assert.equal(c.stats.bytesLost, 5);
     c.gap('read', 3, 8n);
     assert.equal(c.stats.parseErrors, 1);
+  });
+
+  test('calls lost by the capture: open streams end with the loss, both directions wait for a frame', () => {
+    const { xs, c } = play([
+      ['write', Buffer.concat([PREFACE, settings(), headers(1, Buffer.from([0x82, 0x87, 0x84]), { end: true }), headers(3, Buffer.from([0x82, 0x87, 0x84]), { end: true })])],
+    ]);
+    c.lost(5n);
+    assert.equal(c.broken, true);
+    assert.equal(c.stats.parseErrors, 0, 'a loss is not a parse error');
+    assert.deepEqual(xs.map((x) => [x.streamId, x.error]), [[1, LOST_CALLS_ERROR], [3, LOST_CALLS_ERROR]]);
+    // the rest of a frame whose start was lost is skipped; a later frame is parsed again
+    c.feed('read', Buffer.from('tail of a lost DATA frame'), 6n);
+    c.feed('write', headers(5, Buffer.from([0x82, 0x87, 0x84]), { end: true }), 7n);
+    c.feed('read', headers(5, Buffer.from([0x88]), { end: true }), 8n);
+    assert.equal(xs.length, 3);
+    assert.equal(xs[2]!.streamId, 5);
+    assert.equal(xs[2]!.response!.status, 200);
   });
 
   test('close, expire and maxOpenStreams', () => {

@@ -11,11 +11,11 @@ import { HttpTracker } from '../../../src/streams/http-tracker.js';
 const PID = 4242;
 const CONN = 0x5555n;
 
-function tls(direction: 'write' | 'read', text: string, tsNs: bigint, pid = PID): CorrelatedTls {
+function tls(direction: 'write' | 'read', text: string, tsNs: bigint, pid = PID, callSeq = 0): CorrelatedTls {
   const data = Buffer.from(text);
   return {
     type: 'tls.data', pid, tid: pid, uid: 0, comm: 'curl', tsNs, connId: CONN, connKey: connKey(pid, CONN), fd: 5, direction, func: 'SSL_write',
-    totalLen: data.length, data, truncated: false, incomplete: false, socket: null,
+    callSeq, totalLen: data.length, data, truncated: false, incomplete: false, socket: null,
   };
 }
 
@@ -58,4 +58,46 @@ test('bytes newer than an exit belong to a new process under the same pid: left 
   assert.equal(exchanges.length, 0);
   assert.equal(t.stats.closedOnArrival, 0);
   t.closeAll(3000n);
+});
+
+// Calls are numbered per connection and direction in the kernel, before the ring. Without the
+// numbers, a lost response let the next response pair with the wrong request (seen at 64 KiB
+// with a small ring: "/bytes/65536 -> 404" spans).
+test('a hole in a direction\'s call numbers: what is in flight ends with an error, and no response pairs with the wrong request', () => {
+  const { t, exchanges } = tracker();
+  const req = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`;
+  const res = (status: number): string => `HTTP/1.1 ${status} X\r\nContent-Length: 0\r\n\r\n`;
+  t.onTls(tls('write', req('/a'), 100n, PID, 1));
+  t.onTls(tls('read', res(404), 110n, PID, 1));
+  t.onTls(tls('write', req('/b'), 120n, PID, 2));
+  // read call 2 (the response to /b) was lost to a full ring
+  t.onTls(tls('write', req('/c'), 140n, PID, 3));
+  t.onTls(tls('read', res(200), 150n, PID, 3)); // the response to /c
+  t.onTls(tls('write', req('/d'), 160n, PID, 4));
+  t.onTls(tls('read', res(201), 170n, PID, 4));
+  const byPath = new Map(exchanges.map((x) => [x.request.target, x]));
+  assert.equal(byPath.get('/a')?.response?.status, 404);
+  for (const p of ['/b', '/c']) {
+    assert.match(byPath.get(p)?.error ?? '', /calls missing/, `${p} ends with the loss, not with someone else's response`);
+    assert.equal(byPath.get(p)?.response ?? null, null);
+  }
+  assert.equal(byPath.get('/d')?.response?.status, 201, 'in step again from the next request on');
+  assert.ok(!exchanges.some((x) => x.response?.status === 200), 'the orphan 200 is paired with nothing');
+  assert.equal(t.stats.lostCalls, 1);
+  assert.equal(t.stats.lossResyncs, 1);
+  t.closeAll(1000n);
+});
+
+test('call numbers that follow on, wrap at 2^16, or start again at 0 are no hole', () => {
+  const { t, exchanges } = tracker();
+  const pairs: [number, number][] = [[65534, 65534], [65535, 65535], [0, 0], [1, 1], [0, 0]];
+  let ts = 100n;
+  for (const [w, r] of pairs) {
+    t.onTls(tls('write', REQUEST, (ts += 10n), PID, w));
+    t.onTls(tls('read', 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', (ts += 10n), PID, r));
+  }
+  assert.equal(exchanges.length, pairs.length);
+  assert.ok(exchanges.every((x) => x.response?.status === 200 && !x.error));
+  assert.equal(t.stats.lostCalls, 0);
+  t.closeAll(10_000n);
 });
