@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import type { TestContext } from 'node:test';
 import { namedPrograms, startSensor } from '../helpers/sensor-process.js';
 import { readMetrics, until } from '../helpers/sensor-health.js';
 import { freePort, runCommand, startNginx } from '../helpers/tls-fixtures.js';
@@ -42,19 +43,28 @@ test('a full event ring is counted in /metrics, and later events still arrive', 
   assert.equal(m.kernel_tls_ring_full, 0, 'the TLS ring is separate and did not fill');
 });
 
-test('a full TLS ring is counted in /metrics, and a later request is still captured', { timeout: 120_000 }, async (t) => {
+/**
+ * nginx, a uniquely named curl, and a sensor tracing it with the smallest TLS ring and a fixed
+ * 100 ms wake-up window: the first record wakes the sensor, what follows lands in a 64 KiB ring
+ * nobody reads for 100 ms.
+ */
+async function smallTlsRing(t: TestContext, format?: string) {
   const nginx = await startNginx();
   t.after(() => nginx.stop());
   const progs = await namedPrograms({ curl: '/usr/bin/curl' });
   t.after(() => progs.cleanup());
   const healthPort = await freePort();
-  // A fixed 100 ms wake-up window: the first record wakes the sensor, the rest
-  // of the download lands in a 64 KiB ring nobody reads for 100 ms.
   const window = '100000';
   const sensor = await startSensor(['--comm', progs.comm('curl')], {
+    ...(format ? { format } : {}),
     env: { OISP_TLS_RING_BYTES: '65536', OISP_WAKEUP_WINDOW_US: window, OISP_WAKEUP_WINDOW_MAX_US: window, OISP_HEALTH_ADDR: `127.0.0.1:${healthPort}` },
   });
   t.after(() => sensor.stop());
+  return { nginx, progs, healthPort, sensor };
+}
+
+test('a full TLS ring is counted in /metrics, and a later request is still captured', { timeout: 120_000 }, async (t) => {
+  const { nginx, progs, healthPort, sensor } = await smallTlsRing(t);
   assert.equal((await readMetrics(healthPort)).kernel_tls_ring_full, 0, 'nothing dropped before the download');
 
   const big = await runCommand(progs.path('curl'), ['-sk', '--http1.1', '-o', '/dev/null', `${nginx.url}/bytes/1048576`]);
@@ -72,17 +82,7 @@ test('a full TLS ring is counted in /metrics, and a later request is still captu
 // response was matched with the request before it ("/status/404 -> 200"). Calls are numbered per
 // connection and direction in the kernel, so the hole is seen and what was in flight ends with an error.
 test('calls lost to a full TLS ring: counted, and no span pairs a request with another\'s response', { timeout: 120_000 }, async (t) => {
-  const nginx = await startNginx();
-  t.after(() => nginx.stop());
-  const progs = await namedPrograms({ curl: '/usr/bin/curl' });
-  t.after(() => progs.cleanup());
-  const healthPort = await freePort();
-  const window = '100000';
-  const sensor = await startSensor(['--comm', progs.comm('curl')], {
-    format: 'jsonl',
-    env: { OISP_TLS_RING_BYTES: '65536', OISP_WAKEUP_WINDOW_US: window, OISP_WAKEUP_WINDOW_MAX_US: window, OISP_HEALTH_ADDR: `127.0.0.1:${healthPort}` },
-  });
-  t.after(() => sensor.stop());
+  const { nginx, progs, healthPort, sensor } = await smallTlsRing(t, 'jsonl');
   // Responses of one read call each, 200s and 404s in turn, for about half a second: the ring fills
   // and drains several times, so later calls of the connection follow each hole.
   const dir = mkdtempSync(path.join(os.tmpdir(), 'oisp-curl-'));
