@@ -49,6 +49,8 @@ export interface TrackerStats {
   lostCalls: number;
   /** Times a connection's parser gave up what was in flight because of such a hole. */
   lossResyncs: number;
+  /** Responses whose record came before their request's, put back in order (see reorder). */
+  reorderedResponses: number;
   /** Every parser counter (HTTP/1.x and HTTP/2: parse errors, HPACK unknown references, evicted streams…), summed. */
   protocol: Record<string, number>;
 }
@@ -79,7 +81,18 @@ interface Tracked {
   lastNs: bigint;
   /** The last call number seen per direction (write, read); -1: none yet. */
   lastSeq: [number, number];
+  /** Responses read before any request they could answer, held for the write that may be theirs (see reorder). */
+  early: CorrelatedTls[] | null;
+  earlyBytes: number;
+  /** False from a hole in the call numbers until the next write: a response then may answer a lost request. */
+  reorderable: boolean;
 }
+
+/** How much later than a held response its request's record may be stamped. */
+const EARLY_RESPONSE_NS = 1_000_000n;
+/** What one connection may hold that way. */
+const MAX_EARLY_BYTES = 64 * 1024;
+const HTTP1_RESPONSE = Buffer.from('HTTP/1.', 'latin1');
 
 export class HttpTracker {
   private readonly conns: BoundedLru<string, Tracked | 'other'>;
@@ -96,7 +109,7 @@ export class HttpTracker {
    * older than the end close the connection they open (kernel timestamps).
    */
   private readonly earlyEnds = new BoundedLru<string, bigint>(MAX_EARLY_ENDS);
-  private readonly stats_ = { connectionEvictions: 0, exchanges: 0, timedOut: 0, otherProtocols: 0, http2Connections: 0, gapBytes: 0, closedOnArrival: 0, lostCalls: 0, lossResyncs: 0 };
+  private readonly stats_ = { connectionEvictions: 0, exchanges: 0, timedOut: 0, otherProtocols: 0, http2Connections: 0, gapBytes: 0, closedOnArrival: 0, lostCalls: 0, lossResyncs: 0, reorderedResponses: 0 };
 
   constructor(
     private readonly onExchange: (x: HttpExchangeRecord, meta: ExchangeMeta) => void,
@@ -106,6 +119,7 @@ export class HttpTracker {
       this.stats_.connectionEvictions++;
       this.forget(key);
       if (t !== 'other') {
+        this.releaseEarly(t);
         t.parser.close(t.lastNs);
         addCounters(this.closedTotals, t.parser.stats);
       }
@@ -128,6 +142,7 @@ export class HttpTracker {
       closedOnArrival: this.stats_.closedOnArrival,
       lostCalls: this.stats_.lostCalls,
       lossResyncs: this.stats_.lossResyncs,
+      reorderedResponses: this.stats_.reorderedResponses,
       protocol,
     };
   }
@@ -143,7 +158,7 @@ export class HttpTracker {
         this.conns.set(key, 'other');
         return;
       }
-      const tracked: Tracked = { parser, pid: e.pid, tid: e.tid, comm: e.comm, local: null, remote: null, lastNs: e.tsNs, lastSeq: [-1, -1] };
+      const tracked: Tracked = { parser, pid: e.pid, tid: e.tid, comm: e.comm, local: null, remote: null, lastNs: e.tsNs, lastSeq: [-1, -1], early: null, earlyBytes: 0, reorderable: true };
       t = tracked;
       this.conns.set(key, t);
       let set = this.byPid.get(e.pid);
@@ -158,6 +173,11 @@ export class HttpTracker {
     t.tid = e.tid;
     t.lastNs = e.tsNs;
     this.checkSequence(t, e);
+    if (!this.reorder(t, e)) this.feed(t, e);
+  }
+
+  private feed(t: Tracked, e: CorrelatedTls): void {
+    if (e.direction === 'write') t.reorderable = true;
     t.parser.feed(e.direction, e.data, e.tsNs);
     // Bytes the capture cut off still count, so message lengths stay right.
     const missing = e.totalLen - e.data.length;
@@ -165,6 +185,50 @@ export class HttpTracker {
       this.stats_.gapBytes += missing;
       t.parser.gap(e.direction, missing, e.tsNs);
     }
+  }
+
+  /**
+   * A record is made when its call returns, and a program that writes and reads
+   * one connection on two threads (Go's HTTP client) can return from the write
+   * after the read that got the response has returned: the response comes first.
+   * So an HTTP/1.x response that no request precedes is held, and the next write
+   * decides: stamped at most EARLY_RESPONSE_NS after the response, it is that
+   * response's request and is fed first; otherwise (or at close, or past
+   * MAX_EARLY_BYTES) the response goes on alone, unmatched, as before. Not after
+   * a hole in the call numbers (the response may answer a lost request) until the
+   * next write. A connection first seen mid-exchange (the sensor started while a
+   * request was in flight) whose next request follows within EARLY_RESPONSE_NS
+   * would pair that request with the earlier response: one exchange, once.
+   * Returns true when it took the record.
+   */
+  private reorder(t: Tracked, e: CorrelatedTls): boolean {
+    if (t.early) {
+      if (e.direction === 'read' && t.earlyBytes + e.data.length <= MAX_EARLY_BYTES) {
+        t.early.push(e);
+        t.earlyBytes += e.data.length;
+        return true;
+      }
+      const request = e.direction === 'write' && e.tsNs <= t.early[0]!.tsNs + EARLY_RESPONSE_NS;
+      if (request) {
+        this.feed(t, e);
+        this.stats_.reorderedResponses++;
+      }
+      this.releaseEarly(t);
+      return request;
+    }
+    if (e.direction !== 'read' || !t.reorderable || !(t.parser instanceof Http1Connection) || t.parser.role === 'server' || t.parser.pending > 0) return false;
+    if (e.data.length < HTTP1_RESPONSE.length || HTTP1_RESPONSE.compare(e.data, 0, HTTP1_RESPONSE.length) !== 0 || e.data.length > MAX_EARLY_BYTES) return false;
+    t.early = [e];
+    t.earlyBytes = e.data.length;
+    return true;
+  }
+
+  private releaseEarly(t: Tracked): void {
+    const held = t.early;
+    if (!held) return;
+    t.early = null;
+    t.earlyBytes = 0;
+    for (const r of held) this.feed(t, r);
   }
 
   /**
@@ -184,6 +248,7 @@ export class HttpTracker {
     if (missing === 0) return;
     this.stats_.lostCalls += missing;
     this.stats_.lossResyncs++;
+    t.reorderable = false;
     t.parser.lost(e.tsNs);
   }
 
@@ -259,6 +324,7 @@ export class HttpTracker {
     this.conns.delete(key);
     if (t === 'other') return;
     this.forget(key);
+    this.releaseEarly(t);
     t.parser.close(tsNs);
     addCounters(this.closedTotals, t.parser.stats);
   }

@@ -101,3 +101,35 @@ test('call numbers that follow on, wrap at 2^16, or start again at 0 are no hole
   assert.equal(t.stats.lostCalls, 0);
   t.closeAll(10_000n);
 });
+
+// Go's HTTP client writes and reads on two goroutines; a record is made when its call returns, and
+// the write can return after the read that got the response (seen: the response stamped 81 µs
+// before its request). The tracker puts such a response back behind its request.
+test('a response recorded just before its request is put back behind it, on a new and on a kept-alive connection', () => {
+  const { t, exchanges } = tracker();
+  const ok = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi';
+  t.onTls(tls('read', ok, 1_000_000n, PID, 0));
+  t.onTls(tls('write', 'GET /first HTTP/1.1\r\nHost: a\r\n\r\n', 1_081_000n, PID, 0));
+  t.onTls(tls('write', 'GET /second HTTP/1.1\r\nHost: a\r\n\r\n', 2_000_000n, PID, 1));
+  t.onTls(tls('read', ok, 2_100_000n, PID, 1));
+  t.onTls(tls('read', ok, 3_000_000n, PID, 2));
+  t.onTls(tls('write', 'GET /third HTTP/1.1\r\nHost: a\r\n\r\n', 3_010_000n, PID, 2));
+  assert.deepEqual(exchanges.map((x) => [x.request.target, x.response?.status, x.error]), [
+    ['/first', 200, undefined], ['/second', 200, undefined], ['/third', 200, undefined],
+  ]);
+  assert.equal(t.stats.reorderedResponses, 2);
+  assert.equal(t.stats.protocol.unmatchedResponses ?? 0, 0);
+  t.closeAll(10_000_000n);
+});
+
+test('a response with no request before it and none just after goes on alone, unmatched, as before', () => {
+  const { t, exchanges } = tracker();
+  t.onTls(tls('read', 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 1_000_000n, PID, 0));
+  // the next request, 5 ms later: a new exchange, not this response's
+  t.onTls(tls('write', 'GET /next HTTP/1.1\r\nHost: a\r\n\r\n', 6_000_000n, PID, 0));
+  t.onTls(tls('read', 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n', 6_100_000n, PID, 1));
+  assert.deepEqual(exchanges.map((x) => [x.request.target, x.response?.status]), [['/next', 404]]);
+  assert.equal(t.stats.reorderedResponses, 0);
+  t.closeAll(10_000_000n);
+  assert.equal(t.stats.protocol.unmatchedResponses, 1);
+});
