@@ -90,8 +90,9 @@ interface Tracked {
 
 /** How much later than a held response its request's record may be stamped. */
 const EARLY_RESPONSE_NS = 1_000_000n;
-/** What one connection may hold that way. */
+/** What one connection, and all of them together, may hold that way. */
 const MAX_EARLY_BYTES = 64 * 1024;
+const MAX_EARLY_TOTAL_BYTES = 1024 * 1024;
 const HTTP1_RESPONSE = Buffer.from('HTTP/1.', 'latin1');
 
 export class HttpTracker {
@@ -109,6 +110,8 @@ export class HttpTracker {
    * older than the end close the connection they open (kernel timestamps).
    */
   private readonly earlyEnds = new BoundedLru<string, bigint>(MAX_EARLY_ENDS);
+  /** Bytes of responses held by reorder(), over all connections. */
+  private earlyTotal = 0;
   private readonly stats_ = { connectionEvictions: 0, exchanges: 0, timedOut: 0, otherProtocols: 0, http2Connections: 0, gapBytes: 0, closedOnArrival: 0, lostCalls: 0, lossResyncs: 0, reorderedResponses: 0 };
 
   constructor(
@@ -203,9 +206,10 @@ export class HttpTracker {
    */
   private reorder(t: Tracked, e: CorrelatedTls): boolean {
     if (t.early) {
-      if (e.direction === 'read' && t.earlyBytes + e.data.length <= MAX_EARLY_BYTES) {
+      if (e.direction === 'read' && this.mayHold(t, e)) {
         t.early.push(e);
         t.earlyBytes += e.data.length;
+        this.earlyTotal += e.data.length;
         return true;
       }
       const request = e.direction === 'write' && e.tsNs <= t.early[0]!.tsNs + EARLY_RESPONSE_NS;
@@ -217,16 +221,22 @@ export class HttpTracker {
       return request;
     }
     if (e.direction !== 'read' || !t.reorderable || !(t.parser instanceof Http1Connection) || t.parser.role === 'server' || t.parser.pending > 0) return false;
-    if (e.data.length < HTTP1_RESPONSE.length || HTTP1_RESPONSE.compare(e.data, 0, HTTP1_RESPONSE.length) !== 0 || e.data.length > MAX_EARLY_BYTES) return false;
+    if (e.data.length < HTTP1_RESPONSE.length || HTTP1_RESPONSE.compare(e.data, 0, HTTP1_RESPONSE.length) !== 0 || !this.mayHold(t, e)) return false;
     t.early = [e];
     t.earlyBytes = e.data.length;
+    this.earlyTotal += e.data.length;
     return true;
+  }
+
+  private mayHold(t: Tracked, e: CorrelatedTls): boolean {
+    return t.earlyBytes + e.data.length <= MAX_EARLY_BYTES && this.earlyTotal + e.data.length <= MAX_EARLY_TOTAL_BYTES;
   }
 
   private releaseEarly(t: Tracked): void {
     const held = t.early;
     if (!held) return;
     t.early = null;
+    this.earlyTotal -= t.earlyBytes;
     t.earlyBytes = 0;
     for (const r of held) this.feed(t, r);
   }
