@@ -13,6 +13,8 @@ import type { Http1Exchange } from '../protocols/http1.js';
 import { BoundedLru } from '../util/lru.js';
 
 const CLOSE_GRACE_MS = 250;
+/** How early a timer may fire by performance.now() and still count as on time. */
+const TIMER_SLACK_MS = 20;
 /** Closes and exits remembered for bytes that are read after them. */
 const MAX_EARLY_ENDS = 4096;
 
@@ -302,7 +304,10 @@ export class HttpTracker {
 
   private closeDue(): void {
     this.closeTimer = null;
-    const cutoff = performance.now() - CLOSE_GRACE_MS;
+    // libuv measures timers from its loop's cached clock, which can lag performance.now():
+    // the timer may fire a little before CLOSE_GRACE_MS by this clock, and a close left for
+    // one more round would wait twice the grace.
+    const cutoff = performance.now() - CLOSE_GRACE_MS + TIMER_SLACK_MS;
     for (const [key, c] of [...this.closing]) {
       if (c.at > cutoff) continue;
       this.closing.delete(key);
