@@ -95,7 +95,6 @@ const EARLY_RESPONSE_NS = 1_000_000n;
 /** What one connection, and all of them together, may hold that way. */
 const MAX_EARLY_BYTES = 64 * 1024;
 const MAX_EARLY_TOTAL_BYTES = 1024 * 1024;
-const HTTP1_RESPONSE = Buffer.from('HTTP/1.', 'latin1');
 
 export class HttpTracker {
   private readonly conns: BoundedLru<string, Tracked | 'other'>;
@@ -123,11 +122,7 @@ export class HttpTracker {
     this.conns = new BoundedLru(opts.maxConnections, (key, t) => {
       this.stats_.connectionEvictions++;
       this.forget(key);
-      if (t !== 'other') {
-        this.releaseEarly(t);
-        t.parser.close(t.lastNs);
-        addCounters(this.closedTotals, t.parser.stats);
-      }
+      if (t !== 'other') this.end(t, t.lastNs);
     });
   }
 
@@ -223,7 +218,7 @@ export class HttpTracker {
       return request;
     }
     if (e.direction !== 'read' || !t.reorderable || !(t.parser instanceof Http1Connection) || t.parser.role === 'server' || t.parser.pending > 0) return false;
-    if (e.data.length < HTTP1_RESPONSE.length || HTTP1_RESPONSE.compare(e.data, 0, HTTP1_RESPONSE.length) !== 0 || !this.mayHold(t, e)) return false;
+    if (sniffHttp1(e.data) !== 'response' || !this.mayHold(t, e)) return false;
     t.early = [e];
     t.earlyBytes = e.data.length;
     this.earlyTotal += e.data.length;
@@ -339,6 +334,11 @@ export class HttpTracker {
     this.conns.delete(key);
     if (t === 'other') return;
     this.forget(key);
+    this.end(t, tsNs);
+  }
+
+  /** A connection's last act: held responses go to the parser, which then closes; its counters are kept. */
+  private end(t: Tracked, tsNs: bigint): void {
     this.releaseEarly(t);
     t.parser.close(tsNs);
     addCounters(this.closedTotals, t.parser.stats);
