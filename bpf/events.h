@@ -41,6 +41,10 @@ enum oisp_event_flags {
 	OISP_FLAG_READ_FAILED = 2,
 	/* exec: filename or args did not fit. */
 	OISP_FLAG_STRING_TRUNCATED = 4,
+	/* TLS read: a write on the same connection was in flight when this read
+	 * returned; it follows that write (write_awaited), whose record comes later
+	 * when the writer returns last (Go writes and reads on two goroutines). */
+	OISP_FLAG_AFTER_WRITE = 8,
 };
 
 enum oisp_direction {
@@ -120,6 +124,9 @@ struct oisp_tls_data {
 	__u32 total_len;    /* bytes the call really transferred */
 	__u32 chunk_offset; /* offset of this chunk in the call's bytes */
 	__u32 data_len;     /* payload bytes that follow this fixed part */
+	__u16 write_awaited; /* with OISP_FLAG_AFTER_WRITE: call_seq of the write in flight */
+	__u16 _pad1;
+	__u32 _pad2;
 };
 
 /* An SSL* was bound to a socket fd; addresses read from the kernel socket. */

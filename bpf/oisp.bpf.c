@@ -166,6 +166,11 @@ struct {
  */
 struct call_seq {
 	__u32 next[2]; /* [0] writes, [1] reads (OISP_DIR_WRITE, OISP_DIR_READ) */
+	/* 1 from a write's entry until its return: a read returning meanwhile
+	 * carries OISP_FLAG_AFTER_WRITE. A flag, not a count: a return missed (a
+	 * thread that died in the call, nested probes) is healed by the next one. */
+	__u32 write_open;
+	__u32 _pad;
 };
 
 struct {
@@ -175,19 +180,63 @@ struct {
 	__type(value, struct call_seq);
 } call_seq_by_ssl SEC(".maps");
 
-/* This call's number on its connection and direction (mod 2^16); see call_seq_by_ssl. */
-static __always_inline __u16 next_call_seq(__u64 id, __u64 ssl, __u8 direction)
+static __always_inline struct call_seq *call_seq_of(__u64 id, __u64 ssl)
 {
 	struct pid_ssl_key key = { .pid = id >> 32, .ssl = ssl };
-	struct call_seq *seq = bpf_map_lookup_elem(&call_seq_by_ssl, &key);
+	return bpf_map_lookup_elem(&call_seq_by_ssl, &key);
+}
+
+/* A tracked write entered: reads that return before it does are flagged. */
+static __always_inline void write_opened(__u64 id, __u64 ssl)
+{
+	struct call_seq *seq = call_seq_of(id, ssl);
+	if (seq) {
+		seq->write_open = 1;
+		return;
+	}
+	struct pid_ssl_key key = { .pid = id >> 32, .ssl = ssl };
+	struct call_seq fresh = { .write_open = 1 };
+	bpf_map_update_elem(&call_seq_by_ssl, &key, &fresh, BPF_NOEXIST);
+}
+
+/* A write returned without a record (it failed): nothing to wait for. */
+static __always_inline void write_closed(__u64 id, __u64 ssl)
+{
+	struct call_seq *seq = call_seq_of(id, ssl);
+	if (seq)
+		seq->write_open = 0;
+}
+
+/*
+ * This call's number on its connection and direction (mod 2^16); see
+ * call_seq_by_ssl. For a read, also whether a write was in flight and which
+ * number it will take. Order matters: a write clears write_open before taking
+ * its number and a read loads the number before write_open, so a read that
+ * sees the flag set waits for a number not yet taken (x86 keeps stores, and
+ * loads, in program order).
+ */
+static __always_inline __u16 next_call_seq(__u64 id, __u64 ssl, __u8 direction, struct oisp_tls_data *rec)
+{
+	struct call_seq *seq = call_seq_of(id, ssl);
 	/* Constant indices only: clang may turn a variable one into a pointer OR, which the verifier refuses. */
 	if (seq) {
 		/* Not atomic: calls of one direction do not overlap (see above). */
-		__u32 *next = direction == OISP_DIR_READ ? &seq->next[1] : &seq->next[0];
-		__u32 n = *next;
-		*next = n + 1;
+		if (direction == OISP_DIR_READ) {
+			__u32 writes = *(volatile __u32 *)&seq->next[0];
+			if (*(volatile __u32 *)&seq->write_open) {
+				rec->h.flags |= OISP_FLAG_AFTER_WRITE;
+				rec->write_awaited = (__u16)writes;
+			}
+			__u32 n = seq->next[1];
+			seq->next[1] = n + 1;
+			return (__u16)n;
+		}
+		*(volatile __u32 *)&seq->write_open = 0;
+		__u32 n = seq->next[0];
+		*(volatile __u32 *)&seq->next[0] = n + 1;
 		return (__u16)n;
 	}
+	struct pid_ssl_key key = { .pid = id >> 32, .ssl = ssl };
 	struct call_seq fresh = {};
 	if (direction == OISP_DIR_READ)
 		fresh.next[1] = 1;
@@ -459,6 +508,8 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 func, __u8 direct
 	}
 	if (bpf_map_update_elem(&ssl_calls_by_tid, &id, &call, BPF_ANY))
 		count(OISP_CNT_SSL_CALLS_FULL);
+	else if (direction == OISP_DIR_WRITE)
+		write_opened(id, call.ssl);
 	return 0;
 }
 
@@ -547,7 +598,7 @@ static __always_inline void emit_call(__u64 id, struct ssl_call *call, __u64 len
 	lc.rec.direction = call->direction;
 	lc.rec.func = call->func;
 	lc.rec.chunk_count = chunks;
-	lc.rec.call_seq = next_call_seq(id, call->ssl, call->direction);
+	lc.rec.call_seq = next_call_seq(id, call->ssl, call->direction, &lc.rec);
 	lc.rec.total_len = total;
 	lc.buf = call->buf;
 	lc.capture = capture;
@@ -564,20 +615,17 @@ static __always_inline int ssl_exit(struct pt_regs *ctx)
 	bpf_map_delete_elem(&ssl_calls_by_tid, &id);
 
 	long ret = PT_REGS_RC(ctx);
-	__u64 len;
+	__u64 len = 0;
 	if (call.func == OISP_FN_SSL_WRITE_EX || call.func == OISP_FN_SSL_READ_EX) {
-		if ((int)ret != 1)
-			return 0;
-		if (bpf_probe_read_user(&len, sizeof(len), (void *)call.len_ptr))
-			return 0;
-	} else {
-		if ((int)ret <= 0)
-			return 0;
+		if ((int)ret != 1 || bpf_probe_read_user(&len, sizeof(len), (void *)call.len_ptr))
+			len = 0;
+	} else if ((int)ret > 0) {
 		len = (__u32)(int)ret;
 	}
-	if (len == 0)
-		return 0;
-	emit_call(id, &call, len);
+	if (len > 0)
+		emit_call(id, &call, len);
+	else if (call.direction == OISP_DIR_WRITE)
+		write_closed(id, call.ssl);
 	return 0;
 }
 
@@ -661,6 +709,8 @@ static __always_inline int go_enter(struct pt_regs *ctx, __u8 func, __u8 directi
 	}
 	if (bpf_map_update_elem(&go_calls_by_g, &key, &call, BPF_ANY))
 		count(OISP_CNT_GO_CALLS_FULL);
+	else if (direction == OISP_DIR_WRITE)
+		write_opened(id, call.ssl);
 	return 0;
 }
 
@@ -692,9 +742,10 @@ int BPF_KPROBE(uprobe_go_ret)
 	}
 
 	long n = (long)ctx->ax;
-	if (n <= 0)
-		return 0;
-	emit_call(id, &call, (__u64)n);
+	if (n > 0)
+		emit_call(id, &call, (__u64)n);
+	else if (call.direction == OISP_DIR_WRITE)
+		write_closed(id, call.ssl);
 	return 0;
 }
 

@@ -40,6 +40,7 @@ Napi::Value AbiLayout(const Napi::CallbackInfo& info) {
   FIELD(oisp_tls_data, func); FIELD(oisp_tls_data, chunk_index);
   FIELD(oisp_tls_data, chunk_count); FIELD(oisp_tls_data, call_seq); FIELD(oisp_tls_data, total_len);
   FIELD(oisp_tls_data, chunk_offset); FIELD(oisp_tls_data, data_len);
+  FIELD(oisp_tls_data, write_awaited);
   STRUCT_END(oisp_tls_data)
   STRUCT_BEGIN(oisp_tls_bind)
   FIELD(oisp_tls_bind, conn_id); FIELD(oisp_tls_bind, fd); FIELD(oisp_tls_bind, how);
@@ -81,6 +82,7 @@ Napi::Value AbiConstants(const Napi::CallbackInfo& info) {
   CONST(OISP_EV_PROC_EXIT); CONST(OISP_EV_FILE_OPEN); CONST(OISP_EV_NET_CONNECT);
   CONST(OISP_EV_NET_ACCEPT); CONST(OISP_EV_NET_CLOSE);
   CONST(OISP_FLAG_TRUNCATED); CONST(OISP_FLAG_READ_FAILED); CONST(OISP_FLAG_STRING_TRUNCATED);
+  CONST(OISP_FLAG_AFTER_WRITE);
   CONST(OISP_DIR_WRITE); CONST(OISP_DIR_READ);
   CONST(OISP_FN_SSL_WRITE); CONST(OISP_FN_SSL_READ); CONST(OISP_FN_SSL_WRITE_EX);
   CONST(OISP_FN_SSL_READ_EX); CONST(OISP_FN_GNUTLS_SEND); CONST(OISP_FN_GNUTLS_RECV);

@@ -32,6 +32,8 @@ export interface TlsChunk extends EventOrigin {
   chunkCount: number;
   /** The call's number on its connection in its direction, mod 2^16 (a hole: calls lost to a full ring). */
   callSeq: number;
+  /** A read that returned while a write of its connection was in flight: that write's callSeq, which it follows; -1 otherwise. */
+  writeAwaited: number;
   totalLen: number;
   chunkOffset: number;
   truncated: boolean;
@@ -51,6 +53,8 @@ export interface TlsDataEvent extends EventOrigin {
   func: TlsFunction;
   /** The call's number on its connection in its direction, mod 2^16 (see TlsChunk). */
   callSeq: number;
+  /** See TlsChunk: the write this read follows, or -1. */
+  writeAwaited: number;
   /** Bytes the call really transferred. */
   totalLen: number;
   data: Buffer;

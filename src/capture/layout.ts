@@ -11,10 +11,10 @@ export const LAYOUT = {
   oisp_header: { size: 40, fields: { kind: 0, flags: 1, pid: 4, tid: 8, uid: 12, ts_ns: 16, comm: 24 } },
   oisp_sockaddr: { size: 20, fields: { family: 0, port: 2, addr: 4 } },
   oisp_tls_data: {
-    size: 72,
+    size: 80,
     fields: {
       conn_id: 40, fd: 48, direction: 52, func: 53, chunk_index: 54, chunk_count: 56,
-      call_seq: 58, total_len: 60, chunk_offset: 64, data_len: 68,
+      call_seq: 58, total_len: 60, chunk_offset: 64, data_len: 68, write_awaited: 72,
     },
   },
   oisp_tls_bind: { size: 96, fields: { conn_id: 40, fd: 48, how: 52, local: 56, remote: 76 } },
@@ -50,6 +50,7 @@ export const ABI = {
   OISP_FLAG_TRUNCATED: 1,
   OISP_FLAG_READ_FAILED: 2,
   OISP_FLAG_STRING_TRUNCATED: 4,
+  OISP_FLAG_AFTER_WRITE: 8,
   OISP_DIR_WRITE: 0,
   OISP_DIR_READ: 1,
   OISP_FN_SSL_WRITE: 0,

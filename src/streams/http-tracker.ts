@@ -10,13 +10,17 @@ import { Http1Connection, sniffHttp1 } from '../protocols/http1.js';
 import type { BodyCaptureFor } from '../protocols/http1.js';
 import { Http2Connection, sniffHttp2 } from '../protocols/http2.js';
 import type { Http1Exchange } from '../protocols/http1.js';
+import { GraceQueue } from '../util/grace-queue.js';
 import { BoundedLru } from '../util/lru.js';
 
 const CLOSE_GRACE_MS = 250;
-/** How early a timer may fire by performance.now() and still count as on time. */
-const TIMER_SLACK_MS = 20;
 /** Closes and exits remembered for bytes that are read after them. */
 const MAX_EARLY_ENDS = 4096;
+/** How long reads wait for the write they follow (a write that failed leaves no record). */
+const HOLD_MS = 250;
+/** What one connection, and all of them together, may hold that way. */
+const MAX_HELD_BYTES = 64 * 1024;
+const MAX_HELD_TOTAL_BYTES = 1024 * 1024;
 
 
 export interface ExchangeMeta {
@@ -51,8 +55,10 @@ export interface TrackerStats {
   lostCalls: number;
   /** Times a connection's parser gave up what was in flight because of such a hole. */
   lossResyncs: number;
-  /** Responses whose record came before their request's, put back in order (see reorder). */
-  reorderedResponses: number;
+  /** Reads recorded before the write they follow, fed after it (see hold). */
+  reorderedReads: number;
+  /** Reads that waited for such a write and went on without it (it failed, or the wait or the hold cap ran out). */
+  heldReadsUnordered: number;
   /** Every parser counter (HTTP/1.x and HTTP/2: parse errors, HPACK unknown references, evicted streams…), summed. */
   protocol: Record<string, number>;
 }
@@ -83,25 +89,20 @@ interface Tracked {
   lastNs: bigint;
   /** The last call number seen per direction (write, read); -1: none yet. */
   lastSeq: [number, number];
-  /** Responses read before any request they could answer, held for the write that may be theirs (see reorder). */
-  early: CorrelatedTls[] | null;
-  earlyBytes: number;
-  /** False from a hole in the call numbers until the next write: a response then may answer a lost request. */
-  reorderable: boolean;
+  /** Reads that returned while a write was in flight, and those after them, held until that write's record (see hold). */
+  held: CorrelatedTls[] | null;
+  heldBytes: number;
+  /** The number of the write the held reads follow. */
+  awaited: number;
 }
-
-/** How much later than a held response its request's record may be stamped. */
-const EARLY_RESPONSE_NS = 1_000_000n;
-/** What one connection, and all of them together, may hold that way. */
-const MAX_EARLY_BYTES = 64 * 1024;
-const MAX_EARLY_TOTAL_BYTES = 1024 * 1024;
 
 export class HttpTracker {
   private readonly conns: BoundedLru<string, Tracked | 'other'>;
   private readonly byPid = new Map<number, Set<string>>();
   /** Connections whose close was seen, waiting for their last bytes (bounded by the connection table). */
-  private readonly closing = new Map<string, { tsNs: bigint; at: number }>();
-  private closeTimer: NodeJS.Timeout | null = null;
+  private readonly closing = new GraceQueue<string, bigint>(CLOSE_GRACE_MS, (key, tsNs) => this.closeKey(key, tsNs));
+  /** Connections holding reads for a write (bounded by the connection table). */
+  private readonly holding = new GraceQueue<Tracked, null>(HOLD_MS, (t) => this.release(t, false));
   /** Parser counters of connections already gone. */
   private readonly closedTotals: Record<string, number> = {};
   /**
@@ -111,9 +112,9 @@ export class HttpTracker {
    * older than the end close the connection they open (kernel timestamps).
    */
   private readonly earlyEnds = new BoundedLru<string, bigint>(MAX_EARLY_ENDS);
-  /** Bytes of responses held by reorder(), over all connections. */
-  private earlyTotal = 0;
-  private readonly stats_ = { connectionEvictions: 0, exchanges: 0, timedOut: 0, otherProtocols: 0, http2Connections: 0, gapBytes: 0, closedOnArrival: 0, lostCalls: 0, lossResyncs: 0, reorderedResponses: 0 };
+  /** Bytes of reads held by hold(), over all connections. */
+  private heldTotal = 0;
+  private readonly stats_ = { connectionEvictions: 0, exchanges: 0, timedOut: 0, otherProtocols: 0, http2Connections: 0, gapBytes: 0, closedOnArrival: 0, lostCalls: 0, lossResyncs: 0, reorderedReads: 0, heldReadsUnordered: 0 };
 
   constructor(
     private readonly onExchange: (x: HttpExchangeRecord, meta: ExchangeMeta) => void,
@@ -142,7 +143,8 @@ export class HttpTracker {
       closedOnArrival: this.stats_.closedOnArrival,
       lostCalls: this.stats_.lostCalls,
       lossResyncs: this.stats_.lossResyncs,
-      reorderedResponses: this.stats_.reorderedResponses,
+      reorderedReads: this.stats_.reorderedReads,
+      heldReadsUnordered: this.stats_.heldReadsUnordered,
       protocol,
     };
   }
@@ -158,7 +160,7 @@ export class HttpTracker {
         this.conns.set(key, 'other');
         return;
       }
-      const tracked: Tracked = { parser, pid: e.pid, tid: e.tid, comm: e.comm, local: null, remote: null, lastNs: e.tsNs, lastSeq: [-1, -1], early: null, earlyBytes: 0, reorderable: true };
+      const tracked: Tracked = { parser, pid: e.pid, tid: e.tid, comm: e.comm, local: null, remote: null, lastNs: e.tsNs, lastSeq: [-1, -1], held: null, heldBytes: 0, awaited: 0 };
       t = tracked;
       this.conns.set(key, t);
       let set = this.byPid.get(e.pid);
@@ -173,11 +175,16 @@ export class HttpTracker {
     t.tid = e.tid;
     t.lastNs = e.tsNs;
     this.checkSequence(t, e);
-    if (!this.reorder(t, e)) this.feed(t, e);
+    if (e.direction === 'read') {
+      if (t.held || (e.writeAwaited >= 0 && this.writePending(t, e.writeAwaited))) this.hold(t, e);
+      else this.feed(t, e);
+      return;
+    }
+    this.feed(t, e);
+    if (t.held && !this.writePending(t, t.awaited)) this.release(t, true);
   }
 
   private feed(t: Tracked, e: CorrelatedTls): void {
-    if (e.direction === 'write') t.reorderable = true;
     t.parser.feed(e.direction, e.data, e.tsNs);
     // Bytes the capture cut off still count, so message lengths stay right.
     const missing = e.totalLen - e.data.length;
@@ -189,52 +196,47 @@ export class HttpTracker {
 
   /**
    * A record is made when its call returns, and a program that writes and reads
-   * one connection on two threads (Go's HTTP client) can return from the write
-   * after the read that got the response has returned: the response comes first.
-   * So an HTTP/1.x response that no request precedes is held, and the next write
-   * decides: stamped at most EARLY_RESPONSE_NS after the response, it is that
-   * response's request and is fed first; otherwise (or at close, or past
-   * MAX_EARLY_BYTES) the response goes on alone, unmatched, as before. Not after
-   * a hole in the call numbers (the response may answer a lost request) until the
-   * next write. A connection first seen mid-exchange (the sensor started while a
-   * request was in flight) whose next request follows within EARLY_RESPONSE_NS
-   * would pair that request with the earlier response: one exchange, once.
-   * Returns true when it took the record.
+   * one connection on two threads (Go's HTTP/1.x and HTTP/2 clients, Go's
+   * servers) can return from a write after a read that it caused has returned:
+   * the response's record comes first. The kernel marks a read that returned
+   * while a write was in flight with the number that write will take; such a
+   * read, and every read after it, waits here until that write's record has
+   * been fed (or a later one, or a hole past it). A write that failed leaves no
+   * record: after HOLD_MS, at the connection's end, or past MAX_HELD_BYTES the
+   * reads go on alone, in their own order, as they would have without this.
    */
-  private reorder(t: Tracked, e: CorrelatedTls): boolean {
-    if (t.early) {
-      if (e.direction === 'read' && this.mayHold(t, e)) {
-        t.early.push(e);
-        t.earlyBytes += e.data.length;
-        this.earlyTotal += e.data.length;
-        return true;
-      }
-      const request = e.direction === 'write' && e.tsNs <= t.early[0]!.tsNs + EARLY_RESPONSE_NS;
-      if (request) {
-        this.feed(t, e);
-        this.stats_.reorderedResponses++;
-      }
-      this.releaseEarly(t);
-      return request;
+  private hold(t: Tracked, e: CorrelatedTls): void {
+    if (!t.held) {
+      t.held = [];
+      t.awaited = e.writeAwaited;
+      this.holding.add(t, null);
+    } else if (e.writeAwaited >= 0 && ((e.writeAwaited - t.awaited) & 0xffff) < 0x8000) {
+      t.awaited = e.writeAwaited;
     }
-    if (e.direction !== 'read' || !t.reorderable || !(t.parser instanceof Http1Connection) || t.parser.role === 'server' || t.parser.pending > 0) return false;
-    if (sniffHttp1(e.data) !== 'response' || !this.mayHold(t, e)) return false;
-    t.early = [e];
-    t.earlyBytes = e.data.length;
-    this.earlyTotal += e.data.length;
-    return true;
+    t.held.push(e);
+    t.heldBytes += e.data.length;
+    this.heldTotal += e.data.length;
+    if (t.heldBytes > MAX_HELD_BYTES || this.heldTotal > MAX_HELD_TOTAL_BYTES) this.release(t, false);
   }
 
-  private mayHold(t: Tracked, e: CorrelatedTls): boolean {
-    return t.earlyBytes + e.data.length <= MAX_EARLY_BYTES && this.earlyTotal + e.data.length <= MAX_EARLY_TOTAL_BYTES;
+  /** Whether write number n (mod 2^16) is still to come on t. */
+  private writePending(t: Tracked, n: number): boolean {
+    const last = t.lastSeq[0]!;
+    if (last < 0) return true;
+    const ahead = (n - last) & 0xffff;
+    return ahead !== 0 && ahead < 0x8000;
   }
 
-  private releaseEarly(t: Tracked): void {
-    const held = t.early;
+  /** Feeds the held reads: after their write (inOrder), or without it. */
+  private release(t: Tracked, inOrder: boolean): void {
+    const held = t.held;
     if (!held) return;
-    t.early = null;
-    this.earlyTotal -= t.earlyBytes;
-    t.earlyBytes = 0;
+    t.held = null;
+    this.holding.delete(t);
+    this.heldTotal -= t.heldBytes;
+    t.heldBytes = 0;
+    if (inOrder) this.stats_.reorderedReads += held.length;
+    else this.stats_.heldReadsUnordered += held.length;
     for (const r of held) this.feed(t, r);
   }
 
@@ -255,7 +257,9 @@ export class HttpTracker {
     if (missing === 0) return;
     this.stats_.lostCalls += missing;
     this.stats_.lossResyncs++;
-    t.reorderable = false;
+    // Held reads come before a hole in the reads, and answer what a hole in the writes lost
+    // unless this write is the one they wait for: they go first, and the parser then gives up.
+    if (e.direction === 'read' || t.awaited !== e.callSeq) this.release(t, false);
     t.parser.lost(e.tsNs);
   }
 
@@ -290,28 +294,7 @@ export class HttpTracker {
   }
 
   private closeLater(key: string, tsNs: bigint): void {
-    if (!this.conns.has(key) || this.closing.has(key)) return;
-    this.closing.set(key, { tsNs, at: performance.now() });
-    if (this.closeTimer) return;
-    this.closeTimer = setTimeout(() => this.closeDue(), CLOSE_GRACE_MS);
-    this.closeTimer.unref();
-  }
-
-  private closeDue(): void {
-    this.closeTimer = null;
-    // libuv measures timers from its loop's cached clock, which can lag performance.now():
-    // the timer may fire a little before CLOSE_GRACE_MS by this clock, and a close left for
-    // one more round would wait twice the grace.
-    const cutoff = performance.now() - CLOSE_GRACE_MS + TIMER_SLACK_MS;
-    for (const [key, c] of [...this.closing]) {
-      if (c.at > cutoff) continue;
-      this.closing.delete(key);
-      this.closeKey(key, c.tsNs);
-    }
-    if (this.closing.size > 0) {
-      this.closeTimer = setTimeout(() => this.closeDue(), CLOSE_GRACE_MS);
-      this.closeTimer.unref();
-    }
+    if (this.conns.has(key)) this.closing.add(key, tsNs);
   }
 
   /** Ends exchanges waiting since before nowNs - timeout. */
@@ -322,8 +305,6 @@ export class HttpTracker {
 
   /** Ends everything (shutdown). */
   closeAll(tsNs: bigint): void {
-    if (this.closeTimer) clearTimeout(this.closeTimer);
-    this.closeTimer = null;
     this.closing.clear();
     for (const key of [...this.conns.entries()].map(([k]) => k)) this.closeKey(key, tsNs);
   }
@@ -337,9 +318,9 @@ export class HttpTracker {
     this.end(t, tsNs);
   }
 
-  /** A connection's last act: held responses go to the parser, which then closes; its counters are kept. */
+  /** A connection's last act: held reads go to the parser, which then closes; its counters are kept. */
   private end(t: Tracked, tsNs: bigint): void {
-    this.releaseEarly(t);
+    this.release(t, false);
     t.parser.close(tsNs);
     addCounters(this.closedTotals, t.parser.stats);
   }

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildGo, GO_CLIENT, GO_SERVER, goMissing } from '../helpers/go-fixtures.js';
 import { startOtlpReceiver } from '../helpers/otlp-receiver.js';
+import { readMetrics } from '../helpers/sensor-health.js';
 import type { OtlpReceiver, ReceivedSpan } from '../helpers/otlp-receiver.js';
 import { CLI, startSensor } from '../helpers/sensor-process.js';
 import type { JsonEvent, SensorProcess } from '../helpers/sensor-process.js';
@@ -77,7 +78,7 @@ async function runClient(
   sensor: SensorProcess,
   progs: GoPrograms,
   url: string,
-  proto: 'h1' | 'h2' | 'wrapped',
+  proto: 'h1' | 'h2' | 'wrapped' | 'slow1' | 'slow2',
   binary = progs.client,
 ): Promise<{ pid: number; stdout: string }> {
   const child = spawn(binary, [url, proto, 'wait'], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -183,16 +184,18 @@ describe('Go crypto/tls: spans', SKIP, () => {
   let receiver: OtlpReceiver;
   let sensor: SensorProcess;
   let server: { child: ChildProcess; port: number } | undefined;
+  let healthPort: number;
 
   before(async () => {
     nginx = await startNginx({ http2: true });
     progs = await programs();
     receiver = await startOtlpReceiver();
+    healthPort = await freePort();
     sensor = await startSensor(['--comm', progs.comms.join(',')], {
       format: null,
       env: {
         OISP_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcEndpoint, OTEL_SEMCONV_STABILITY_OPT_IN: 'http',
-        OTEL_BSP_SCHEDULE_DELAY: '200', OISP_FILE_EVENTS: 'false',
+        OTEL_BSP_SCHEDULE_DELAY: '200', OISP_FILE_EVENTS: 'false', OISP_HEALTH_ADDR: `127.0.0.1:${healthPort}`,
       },
     });
   });
@@ -224,6 +227,24 @@ describe('Go crypto/tls: spans', SKIP, () => {
       assert.equal(s.resource['process.executable.path'], progs.client);
     });
   }
+
+  // Each (*tls.Conn).Write returns 50 ms after its bytes left (a net.Conn that sleeps), so the
+  // response is read, and recorded, before the request's record is made: the race Go's two
+  // goroutines per connection run now and then, made certain.
+  test('Go client whose writes return after the response was read (HTTP/1.1 and h2): the spans still pair', T, async () => {
+    const before = (await readMetrics(healthPort)).telemetry_http_reordered_reads ?? 0;
+    for (const proto of ['slow1', 'slow2'] as const) {
+      const url = `${nginx.url}/?via=go-${proto}`;
+      const r = await runClient(sensor, progs, url, proto);
+      assert.equal(r.stdout, `${proto === 'slow1' ? 'HTTP/1.1' : 'HTTP/2.0'} 200 hello\n`);
+      const s = await receiver.waitForSpan(clientSpan(r.pid, url), 30_000, `Go ${proto} client span`);
+      assert.equal(s.attributes['http.response.status_code'], 200, `${proto}: ${JSON.stringify(s.attributes)}`);
+      assert.equal(s.attributes['error.type'], undefined);
+      assert.equal(s.attributes['network.protocol.version'], proto === 'slow1' ? '1.1' : '2');
+    }
+    const m = await readMetrics(healthPort);
+    assert.ok((m.telemetry_http_reordered_reads ?? 0) > before, 'reads were put behind their writes');
+  });
 
   test('Go server (net/http ListenAndServeTLS) ← curl, HTTP/1.1 and h2: server spans', T, async () => {
     server = await startServer(sensor, progs);

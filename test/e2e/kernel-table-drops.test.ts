@@ -6,6 +6,8 @@
 //   ssl_calls_table_full     threads blocked in SSL_read_ex on quiet TLS connections
 //   go_calls_table_full      goroutines blocked in crypto/tls.(*Conn).Read
 //   go_conn_unreadable       a *tls.Conn over a wrapped net.Conn (no *net.TCPConn itab)
+//   tls_read_failed          a (*tls.Conn).Write whose buffer, a shared file mapping, is
+//                            truncated away by the net.Conn under it before the call returns
 //   target_pids_full         a traced parent with more live children than fit
 // After each, the blocked calls are released and a later event of the same
 // kind must still arrive (the entries of finished calls were given back). The
@@ -108,9 +110,28 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 )
 
 type wrapped struct{ net.Conn }
+
+// vanishing sends each record, then (once armed) truncates the file whose
+// shared mapping holds the plaintext: when (*tls.Conn).Write returns, the
+// pages of its buffer are gone and the return probe cannot read them.
+type vanishing struct {
+	net.Conn
+	file  *os.File
+	armed bool
+}
+
+func (v *vanishing) Write(b []byte) (int, error) {
+	n, err := v.Conn.Write(b)
+	if v.armed {
+		must(v.file.Truncate(0))
+		v.armed = false
+	}
+	return n, err
+}
 
 func must(err error) {
 	if err != nil {
@@ -172,6 +193,25 @@ func main() {
 		raw, err := net.Dial("tcp", ln.Addr().String())
 		must(err)
 		_, err = tls.Client(wrapped{raw}, cfg).Write([]byte("wrapped"))
+		must(err)
+	}
+	if len(os.Args) > 4 && os.Args[4] == "vanishing" {
+		f, err := os.CreateTemp("", "oisp-vanishing-")
+		must(err)
+		must(os.Remove(f.Name()))
+		must(f.Truncate(4096))
+		buf, err := syscall.Mmap(int(f.Fd()), 0, 4096, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+		must(err)
+		k := copy(buf, "vanishing")
+		raw, err := net.Dial("tcp", ln.Addr().String())
+		must(err)
+		v := &vanishing{Conn: raw, file: f}
+		c := tls.Client(v, cfg)
+		must(c.Handshake())
+		v.armed = true
+		_, err = c.Write(buf[:k]) // buf must not be touched after this: it is gone
+		must(err)
+		_, err = c.Write([]byte("after-vanishing"))
 		must(err)
 	}
 	fmt.Println("done")
@@ -296,7 +336,7 @@ describe('full in-flight tables (OISP_MAX_INFLIGHT_CALLS=2) are counted, and cap
     sensor = await startSensor(['--comm', comms.join(',')], {
       env: { OISP_MAX_INFLIGHT_CALLS: '2', OISP_HEALTH_ADDR: `127.0.0.1:${port}`, OISP_NETWORK_EVENTS: 'false' },
     });
-    for (const name of ['syscall_args_table_full', 'ssl_calls_table_full', 'go_calls_table_full', 'go_conn_unreadable']) {
+    for (const name of ['syscall_args_table_full', 'ssl_calls_table_full', 'go_calls_table_full', 'go_conn_unreadable', 'tls_read_failed']) {
       assert.equal(await kernel(name), 0, `${name} before anything was forced`);
     }
   });
@@ -407,6 +447,24 @@ describe('full in-flight tables (OISP_MAX_INFLIGHT_CALLS=2) are counted, and cap
     await sensor.waitFor('the Read of the process started after the kill', (e) => e.type === 'tls.data' && e.pid === c.pid && e.direction === 'read' && text(e) === 'answer\n');
     assert.equal(await kernel('go_calls_table_full'), killedAt, 'nothing dropped once the killed process was gone');
     t.diagnostic(`go_calls_table_full: ${seen} after the answer, ${killedAt} after the kill; go_conn_unreadable: ${unreadable}`);
+  });
+
+  test('tls_read_failed: a Write whose buffer is unmapped before the call returns is counted, flagged, and the next Write is captured', { ...T, skip: goMissing() ?? false }, async () => {
+    const binary = goBinary!;
+    const p = run(binary, [cert.certPath, cert.keyPath, '1', 'vanishing']);
+    await until(`the sensor attached to ${binary}`, () => sensor.stderr().includes(`attached TLS probes to ${binary}`), 30_000, 100);
+    p.send('go');
+    await p.line('reading');
+    p.send('answer');
+    assert.equal(await p.line('done'), 'done');
+    assert.equal(await p.exited, 0);
+    await counted('tls_read_failed', 1);
+    const after = await sensor.waitFor('the Write after the unreadable one', (e) => e.type === 'tls.data' && e.pid === p.pid && text(e) === 'after-vanishing');
+    const lost = sensor.events.find((e) => e.type === 'tls.data' && e.pid === p.pid && e.conn_id === after.conn_id && e.direction === 'write' && e !== after);
+    assert.ok(lost, 'the unreadable call is still reported');
+    assert.equal(lost.incomplete, true);
+    assert.equal(lost.len, 'vanishing'.length);
+    assert.notEqual(text(lost), 'vanishing');
   });
 });
 

@@ -18,8 +18,10 @@ export function goMissing(): string | null {
 }
 
 /**
- * `client URL [h1|h2|wrapped] [wait]`: GETs URL (h1 forces HTTP/1.1 by emptying TLSNextProto;
- * wrapped also hides the *net.TCPConn inside another net.Conn type, as middleware does),
+ * `client URL [h1|h2|wrapped|slow1|slow2] [wait]`: GETs URL (h1 forces HTTP/1.1 by emptying TLSNextProto;
+ * wrapped also hides the *net.TCPConn inside another net.Conn type, as middleware does; slow1
+ * (HTTP/1.1) and slow2 (h2) wrap it in a net.Conn whose Write returns 50 ms after the bytes
+ * left, so every (*tls.Conn).Write returns after the response to it has been read),
  * prints "<proto> <status> <body>". With `wait` it first blocks until stdin closes, so a
  * test can let the sensor attach to the running executable before any TLS happens.
  */
@@ -33,24 +35,40 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"time"
 )
 
 type wrapped struct{ net.Conn }
+
+type slowWrite struct{ net.Conn }
+
+func (s slowWrite) Write(b []byte) (int, error) {
+	n, err := s.Conn.Write(b)
+	time.Sleep(50 * time.Millisecond)
+	return n, err
+}
 
 func main() {
 	if len(os.Args) > 3 && os.Args[3] == "wait" {
 		io.Copy(io.Discard, os.Stdin)
 	}
 	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
-	if len(os.Args) > 2 && (os.Args[2] == "h1" || os.Args[2] == "wrapped") {
+	mode := ""
+	if len(os.Args) > 2 {
+		mode = os.Args[2]
+	}
+	if mode == "h1" || mode == "wrapped" || mode == "slow1" {
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 		tr.ForceAttemptHTTP2 = false
 	}
-	if len(os.Args) > 2 && os.Args[2] == "wrapped" {
+	if mode == "wrapped" || mode == "slow1" || mode == "slow2" {
 		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 			if err != nil {
 				return nil, err
+			}
+			if mode != "wrapped" {
+				return slowWrite{c}, nil
 			}
 			return wrapped{c}, nil
 		}

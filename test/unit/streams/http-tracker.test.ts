@@ -7,15 +7,16 @@ import { connKey } from '../../../src/capture/events.js';
 import type { CorrelatedTls } from '../../../src/capture/sensor.js';
 import type { HttpExchangeRecord } from '../../../src/export/http-span.js';
 import { HttpTracker } from '../../../src/streams/http-tracker.js';
+import { HpackEncoder, PREFACE, headers, settings } from '../protocols/h2-builder.js';
 
 const PID = 4242;
 const CONN = 0x5555n;
 
-function tls(direction: 'write' | 'read', text: string, tsNs: bigint, pid = PID, callSeq = 0): CorrelatedTls {
+function tls(direction: 'write' | 'read', text: string | Buffer, tsNs: bigint, pid = PID, callSeq = 0, writeAwaited = -1): CorrelatedTls {
   const data = Buffer.from(text);
   return {
     type: 'tls.data', pid, tid: pid, uid: 0, comm: 'curl', tsNs, connId: CONN, connKey: connKey(pid, CONN), fd: 5, direction, func: 'SSL_write',
-    callSeq, totalLen: data.length, data, truncated: false, incomplete: false, socket: null,
+    callSeq, writeAwaited, totalLen: data.length, data, truncated: false, incomplete: false, socket: null,
   };
 }
 
@@ -102,34 +103,101 @@ test('call numbers that follow on, wrap at 2^16, or start again at 0 are no hole
   t.closeAll(10_000n);
 });
 
-// Go's HTTP client writes and reads on two goroutines; a record is made when its call returns, and
+// Go's HTTP clients write and read on two goroutines; a record is made when its call returns, and
 // the write can return after the read that got the response (seen: the response stamped 81 µs
-// before its request). The tracker puts such a response back behind its request.
-test('a response recorded just before its request is put back behind it, on a new and on a kept-alive connection', () => {
+// before its request). The kernel marks such a read with the number of the write in flight.
+const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi';
+const get = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`;
+
+test('a read marked as following a write in flight waits for that write, on a new and on a kept-alive connection', () => {
   const { t, exchanges } = tracker();
-  const ok = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi';
-  t.onTls(tls('read', ok, 1_000_000n, PID, 0));
-  t.onTls(tls('write', 'GET /first HTTP/1.1\r\nHost: a\r\n\r\n', 1_081_000n, PID, 0));
-  t.onTls(tls('write', 'GET /second HTTP/1.1\r\nHost: a\r\n\r\n', 2_000_000n, PID, 1));
-  t.onTls(tls('read', ok, 2_100_000n, PID, 1));
-  t.onTls(tls('read', ok, 3_000_000n, PID, 2));
-  t.onTls(tls('write', 'GET /third HTTP/1.1\r\nHost: a\r\n\r\n', 3_010_000n, PID, 2));
+  t.onTls(tls('read', OK, 1_000_000n, PID, 0, 0));
+  t.onTls(tls('write', get('/first'), 1_081_000n, PID, 0));
+  t.onTls(tls('write', get('/second'), 2_000_000n, PID, 1));
+  t.onTls(tls('read', OK, 2_100_000n, PID, 1));
+  // the response in two reads, both before the request: the second is held behind the first
+  t.onTls(tls('read', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n', 3_000_000n, PID, 2, 2));
+  t.onTls(tls('read', 'hi', 3_001_000n, PID, 3));
+  assert.equal(exchanges.length, 2, 'nothing fed before its write');
+  t.onTls(tls('write', get('/third'), 3_010_000n, PID, 2));
   assert.deepEqual(exchanges.map((x) => [x.request.target, x.response?.status, x.error]), [
     ['/first', 200, undefined], ['/second', 200, undefined], ['/third', 200, undefined],
   ]);
-  assert.equal(t.stats.reorderedResponses, 2);
+  assert.equal(t.stats.reorderedReads, 3);
+  assert.equal(t.stats.heldReadsUnordered, 0);
   assert.equal(t.stats.protocol.unmatchedResponses ?? 0, 0);
   t.closeAll(10_000_000n);
 });
 
-test('a response with no request before it and none just after goes on alone, unmatched, as before', () => {
+test('a marked read whose write has already been read is not held', () => {
   const { t, exchanges } = tracker();
-  t.onTls(tls('read', 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 1_000_000n, PID, 0));
-  // the next request, 5 ms later: a new exchange, not this response's
-  t.onTls(tls('write', 'GET /next HTTP/1.1\r\nHost: a\r\n\r\n', 6_000_000n, PID, 0));
-  t.onTls(tls('read', 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n', 6_100_000n, PID, 1));
+  // the write took its number before the read looked, but reached the ring first
+  t.onTls(tls('write', get('/a'), 1_000n, PID, 0));
+  t.onTls(tls('read', OK, 2_000n, PID, 0, 0));
+  assert.deepEqual(exchanges.map((x) => [x.request.target, x.response?.status]), [['/a', 200]]);
+  assert.equal(t.stats.reorderedReads, 0);
+  t.closeAll(10_000n);
+});
+
+test('a response with no mark and no request before it goes on alone, even with a request just after', () => {
+  const { t, exchanges } = tracker();
+  // the sensor started while /old was in flight: its response is the first thing seen
+  t.onTls(tls('read', OK, 1_000_000n, PID, 0));
+  t.onTls(tls('write', get('/next'), 1_050_000n, PID, 0));
+  t.onTls(tls('read', 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n', 1_100_000n, PID, 1));
   assert.deepEqual(exchanges.map((x) => [x.request.target, x.response?.status]), [['/next', 404]]);
-  assert.equal(t.stats.reorderedResponses, 0);
+  assert.equal(t.stats.reorderedReads, 0);
   t.closeAll(10_000_000n);
   assert.equal(t.stats.protocol.unmatchedResponses, 1);
+});
+
+test('a marked read whose write never comes (it failed) goes on alone after the wait', async () => {
+  const { t, exchanges } = tracker();
+  t.onTls(tls('write', get('/a'), 1_000n, PID, 0));
+  t.onTls(tls('read', OK, 2_000n, PID, 0, 1));
+  assert.equal(exchanges.length, 0);
+  await settle();
+  assert.deepEqual(exchanges.map((x) => [x.request.target, x.response?.status]), [['/a', 200]]);
+  assert.equal(t.stats.heldReadsUnordered, 1);
+  t.closeAll(10_000n);
+});
+
+test('held reads go on at the connection\'s end, and when the hold cap is reached', () => {
+  const { t, exchanges } = tracker();
+  t.onTls(tls('write', get('/a'), 1_000n, PID, 0));
+  t.onTls(tls('read', 'HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n', 2_000n, PID, 0, 1));
+  t.onTls(tls('read', Buffer.alloc(40_000, 0x61), 3_000n, PID, 1));
+  assert.equal(t.stats.heldReadsUnordered, 0);
+  t.onTls(tls('read', Buffer.alloc(40_000, 0x61), 4_000n, PID, 2));
+  assert.equal(t.stats.heldReadsUnordered, 3, 'past 64 KiB the connection lets go of its reads');
+  t.onTls(tls('read', Buffer.alloc(20_000 - 2, 0x61), 5_000n, PID, 3, 1));
+  t.closeAll(10_000n);
+  assert.equal(t.stats.heldReadsUnordered, 4, 'the last one at the close');
+  assert.deepEqual(exchanges.map((x) => [x.request.target, x.response?.status, x.response?.bodySize]), [['/a', 200, 99_998]]);
+});
+
+test('a hole in the writes past the awaited one: the held reads go first, then the parser gives up', () => {
+  const { t, exchanges } = tracker();
+  t.onTls(tls('write', get('/a'), 1_000n, PID, 0));
+  t.onTls(tls('read', OK, 2_000n, PID, 0));
+  t.onTls(tls('read', 'HTTP/1.1 500 X\r\nContent-Length: 0\r\n\r\n', 3_000n, PID, 1, 1)); // answers write 1, lost
+  t.onTls(tls('write', get('/c'), 4_000n, PID, 2));
+  t.onTls(tls('read', 'HTTP/1.1 201 X\r\nContent-Length: 0\r\n\r\n', 5_000n, PID, 2));
+  assert.deepEqual(exchanges.map((x) => [x.request.target, x.response?.status]), [['/a', 200], ['/c', 201]]);
+  assert.equal(t.stats.lostCalls, 1);
+  t.closeAll(10_000n);
+});
+
+test('HTTP/2: response frames read before the request\'s HEADERS frame wait for it', () => {
+  const { t, exchanges } = tracker();
+  const enc = new HpackEncoder();
+  const dec = new HpackEncoder();
+  t.onTls(tls('write', Buffer.concat([PREFACE, settings()]), 1_000n, PID, 0));
+  t.onTls(tls('read', settings(), 2_000n, PID, 0));
+  const response = Buffer.concat([headers(1, dec.encode([[':status', '204']]), { end: true })]);
+  t.onTls(tls('read', response, 3_000n, PID, 1, 1));
+  t.onTls(tls('write', headers(1, enc.encode([[':method', 'GET'], [':scheme', 'https'], [':authority', 'a'], [':path', '/h2']]), { end: true }), 2_500n, PID, 1));
+  assert.deepEqual(exchanges.map((x) => [x.request.target, x.response?.status, x.error]), [['/h2', 204, undefined]]);
+  assert.equal(t.stats.reorderedReads, 1);
+  t.closeAll(10_000n);
 });
