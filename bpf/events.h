@@ -126,7 +126,7 @@ struct oisp_tls_data {
 	__u32 data_len;     /* payload bytes that follow this fixed part */
 	__u16 write_awaited; /* with OISP_FLAG_AFTER_WRITE: call_seq of the write in flight */
 	__u16 _pad1;
-	__u32 _pad2;
+	__u32 call_ns;       /* from the call's entry to this record (h.ts_ns), saturated at 2^32 - 1 */
 };
 
 /* An SSL* was bound to a socket fd; addresses read from the kernel socket. */

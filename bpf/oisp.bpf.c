@@ -81,7 +81,7 @@ struct ssl_call {
 	__u64 ssl;
 	__u64 buf;
 	__u64 len_ptr; /* size_t *written / *readbytes of the _ex forms */
-	__u64 go_nonce; /* Go: entry time, pairs the per-thread copy with its call */
+	__u64 entry_ns; /* when the call was entered; for Go also the nonce that pairs the per-thread copy with its call */
 	__s32 fd_in_call;
 	__s32 fd_hint;
 	__u8 func;
@@ -501,6 +501,7 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 func, __u8 direct
 	call.direction = direction;
 	call.fd_in_call = -1;
 	call.fd_hint = -1;
+	call.entry_ns = bpf_ktime_get_ns();
 	if (direction == OISP_DIR_READ) {
 		__s32 *fd = bpf_map_lookup_elem(&last_read_fd_by_tid, &tid);
 		if (fd)
@@ -599,6 +600,8 @@ static __always_inline void emit_call(__u64 id, struct ssl_call *call, __u64 len
 	lc.rec.func = call->func;
 	lc.rec.chunk_count = chunks;
 	lc.rec.call_seq = next_call_seq(id, call->ssl, call->direction, &lc.rec);
+	__u64 took = lc.rec.h.ts_ns - call->entry_ns;
+	lc.rec.call_ns = took > 0xffffffffULL ? 0xffffffffU : (__u32)took;
 	lc.rec.total_len = total;
 	lc.buf = call->buf;
 	lc.capture = capture;
@@ -699,7 +702,7 @@ static __always_inline int go_enter(struct pt_regs *ctx, __u8 func, __u8 directi
 	call.func = func;
 	call.direction = direction;
 	call.fd_hint = -1;
-	call.go_nonce = bpf_ktime_get_ns();
+	call.entry_ns = bpf_ktime_get_ns();
 	call.fd_in_call = go_conn_fd(ctx, call.ssl);
 	if (call.fd_in_call >= 0) {
 		call.how = OISP_BIND_GO_CONN;
@@ -735,7 +738,7 @@ int BPF_KPROBE(uprobe_go_ret)
 	 * (the nonce keeps a stale copy of an earlier call from matching) and
 	 * relies on the binding cached from an earlier call. */
 	struct ssl_call *by_tid = bpf_map_lookup_elem(&ssl_calls_by_tid, &id);
-	if (by_tid && by_tid->ssl == call.ssl && by_tid->go_nonce == call.go_nonce) {
+	if (by_tid && by_tid->ssl == call.ssl && by_tid->entry_ns == call.entry_ns) {
 		if (call.fd_in_call < 0)
 			call.fd_in_call = by_tid->fd_in_call;
 		bpf_map_delete_elem(&ssl_calls_by_tid, &id);

@@ -40,7 +40,7 @@ Napi::Value AbiLayout(const Napi::CallbackInfo& info) {
   FIELD(oisp_tls_data, func); FIELD(oisp_tls_data, chunk_index);
   FIELD(oisp_tls_data, chunk_count); FIELD(oisp_tls_data, call_seq); FIELD(oisp_tls_data, total_len);
   FIELD(oisp_tls_data, chunk_offset); FIELD(oisp_tls_data, data_len);
-  FIELD(oisp_tls_data, write_awaited);
+  FIELD(oisp_tls_data, write_awaited); FIELD(oisp_tls_data, call_ns);
   STRUCT_END(oisp_tls_data)
   STRUCT_BEGIN(oisp_tls_bind)
   FIELD(oisp_tls_bind, conn_id); FIELD(oisp_tls_bind, fd); FIELD(oisp_tls_bind, how);

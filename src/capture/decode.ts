@@ -82,6 +82,7 @@ export function decodeRecord(view: DataView, bytes: Uint8Array, at: number, size
         chunkCount: view.getUint16(at + T.chunk_count, true),
         callSeq: view.getUint16(at + T.call_seq, true),
         writeAwaited: (flags & ABI.OISP_FLAG_AFTER_WRITE) !== 0 ? view.getUint16(at + T.write_awaited, true) : -1,
+        callNs: view.getUint32(at + T.call_ns, true),
         totalLen: view.getUint32(at + T.total_len, true),
         chunkOffset: view.getUint32(at + T.chunk_offset, true),
         truncated: (flags & ABI.OISP_FLAG_TRUNCATED) !== 0,

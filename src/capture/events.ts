@@ -34,6 +34,8 @@ export interface TlsChunk extends EventOrigin {
   callSeq: number;
   /** A read that returned while a write of its connection was in flight: that write's callSeq, which it follows; -1 otherwise. */
   writeAwaited: number;
+  /** From the call's entry to this record's timestamp (tsNs is taken when the call returns), ns, at most 2^32 - 1. */
+  callNs: number;
   totalLen: number;
   chunkOffset: number;
   truncated: boolean;
@@ -55,6 +57,8 @@ export interface TlsDataEvent extends EventOrigin {
   callSeq: number;
   /** See TlsChunk: the write this read follows, or -1. */
   writeAwaited: number;
+  /** See TlsChunk: how long the call took, ns. */
+  callNs: number;
   /** Bytes the call really transferred. */
   totalLen: number;
   data: Buffer;

@@ -14,7 +14,7 @@ export const LAYOUT = {
     size: 80,
     fields: {
       conn_id: 40, fd: 48, direction: 52, func: 53, chunk_index: 54, chunk_count: 56,
-      call_seq: 58, total_len: 60, chunk_offset: 64, data_len: 68, write_awaited: 72,
+      call_seq: 58, total_len: 60, chunk_offset: 64, data_len: 68, write_awaited: 72, call_ns: 76,
     },
   },
   oisp_tls_bind: { size: 96, fields: { conn_id: 40, fd: 48, how: 52, local: 56, remote: 76 } },

@@ -90,7 +90,7 @@ export class TlsAssembler {
     return {
       type: 'tls.data',
       pid: c.pid, tid: c.tid, uid: c.uid, comm: c.comm, tsNs: c.tsNs,
-      connId: c.connId, connKey: connKey(c.pid, c.connId), fd: c.fd, direction: c.direction, func: c.func, callSeq: c.callSeq, writeAwaited: c.writeAwaited,
+      connId: c.connId, connKey: connKey(c.pid, c.connId), fd: c.fd, direction: c.direction, func: c.func, callSeq: c.callSeq, writeAwaited: c.writeAwaited, callNs: c.callNs,
       totalLen: c.totalLen, data, truncated: c.truncated, incomplete, socket: null,
     };
   }

@@ -180,17 +180,22 @@ export class HttpTracker {
       else this.feed(t, e);
       return;
     }
-    this.feed(t, e);
-    if (t.held && !this.writePending(t, t.awaited)) this.release(t, true);
+    if (t.held && !this.writePending(t, t.awaited)) {
+      // It returned after the reads it caused: its return time says nothing, its entry is when it began to send.
+      this.feed(t, e, e.tsNs - BigInt(e.callNs));
+      this.release(t, true);
+    } else {
+      this.feed(t, e);
+    }
   }
 
-  private feed(t: Tracked, e: CorrelatedTls): void {
-    t.parser.feed(e.direction, e.data, e.tsNs);
+  private feed(t: Tracked, e: CorrelatedTls, tsNs = e.tsNs): void {
+    t.parser.feed(e.direction, e.data, tsNs);
     // Bytes the capture cut off still count, so message lengths stay right.
     const missing = e.totalLen - e.data.length;
     if (missing > 0) {
       this.stats_.gapBytes += missing;
-      t.parser.gap(e.direction, missing, e.tsNs);
+      t.parser.gap(e.direction, missing, tsNs);
     }
   }
 

@@ -241,6 +241,8 @@ describe('Go crypto/tls: spans', SKIP, () => {
       assert.equal(s.attributes['http.response.status_code'], 200, `${proto}: ${JSON.stringify(s.attributes)}`);
       assert.equal(s.attributes['error.type'], undefined);
       assert.equal(s.attributes['network.protocol.version'], proto === 'slow1' ? '1.1' : '2');
+      // from the request's Write entry to the response, not from its late return
+      assert.ok(s.endTimeUnixNano > s.startTimeUnixNano, `${proto}: the span lasts (${s.startTimeUnixNano} → ${s.endTimeUnixNano})`);
     }
     const m = await readMetrics(healthPort);
     assert.ok((m.telemetry_http_reordered_reads ?? 0) > before, 'reads were put behind their writes');

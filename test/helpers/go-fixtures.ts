@@ -80,6 +80,11 @@ func main() {
 	}
 	b, _ := io.ReadAll(r.Body)
 	fmt.Printf("%s %d %s", r.Proto, r.StatusCode, b)
+	if mode == "slow1" || mode == "slow2" {
+		// the request's Write is still asleep: exiting now would end it before it returns,
+		// and a call that never returns is never recorded
+		time.Sleep(300 * time.Millisecond)
+	}
 }
 `;
 

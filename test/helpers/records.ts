@@ -38,6 +38,7 @@ export interface TlsFields extends Partial<HeaderFields> {
   chunkCount?: number;
   callSeq?: number;
   writeAwaited?: number;
+  callNs?: number;
   totalLen?: number;
   chunkOffset?: number;
   data: Uint8Array;
@@ -55,6 +56,7 @@ export function tlsRecord(t: TlsFields): Buffer {
   buf.writeUInt16LE(t.chunkCount ?? 1, L.fields.chunk_count);
   buf.writeUInt16LE(t.callSeq ?? 0, L.fields.call_seq);
   buf.writeUInt16LE(t.writeAwaited ?? 0, L.fields.write_awaited);
+  buf.writeUInt32LE(t.callNs ?? 0, L.fields.call_ns);
   buf.writeUInt32LE(t.totalLen ?? t.data.length, L.fields.total_len);
   buf.writeUInt32LE(t.chunkOffset ?? 0, L.fields.chunk_offset);
   buf.writeUInt32LE(t.data.length, L.fields.data_len);

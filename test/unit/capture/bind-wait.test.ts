@@ -7,7 +7,7 @@ import type { TlsDataEvent } from '../../../src/capture/events.js';
 function ev(connId: bigint, text: string): TlsDataEvent {
   return {
     type: 'tls.data', pid: 1, tid: 1, uid: 0, comm: 'node', tsNs: 1n, connId, connKey: connKey(1, connId), fd: -1, direction: 'write',
-    func: 'SSL_write', callSeq: 0, writeAwaited: -1, totalLen: text.length, data: Buffer.from(text), truncated: false, incomplete: false, socket: null,
+    func: 'SSL_write', callSeq: 0, writeAwaited: -1, callNs: 0, totalLen: text.length, data: Buffer.from(text), truncated: false, incomplete: false, socket: null,
   };
 }
 

@@ -10,7 +10,7 @@ function chunksOf(data: Buffer, over: Partial<TlsChunk> = {}): TlsChunk[] {
   const count = Math.max(1, Math.ceil(data.length / CHUNK));
   return Array.from({ length: count }, (_, i) => ({
     type: 'tls.chunk' as const, pid: 1, tid: 1, uid: 0, comm: 'x', tsNs: 5n, connId: 9n, fd: 3,
-    direction: 'write' as const, func: 'SSL_write' as const, chunkIndex: i, chunkCount: count, callSeq: 0, writeAwaited: -1,
+    direction: 'write' as const, func: 'SSL_write' as const, chunkIndex: i, chunkCount: count, callSeq: 0, writeAwaited: -1, callNs: 0,
     totalLen: data.length, chunkOffset: i * CHUNK, truncated: false, readFailed: false,
     data: data.subarray(i * CHUNK, (i + 1) * CHUNK), ...over,
   }));

@@ -48,7 +48,7 @@ function rig(tune: (c: SensorConfig) => void = () => {}, opts: { maxProcesses?: 
     value: (name) => metricValue({ status: NO_CAPTURE, telemetry: stage.stats, export: processors.counters, outputDropped: 0 }, name),
     tls(pid, connId, direction, bytes, totalLen) {
       const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes;
-      const e: SensorEvent = { type: 'tls.data', pid, tid: pid, uid: 0, comm: 'curl', tsNs: ts++, connId, connKey: connKey(pid, connId), fd: 5, direction, func: 'SSL_write', callSeq: 0, writeAwaited: -1, totalLen: totalLen ?? buf.length, data: buf, truncated: false, incomplete: false, socket: null };
+      const e: SensorEvent = { type: 'tls.data', pid, tid: pid, uid: 0, comm: 'curl', tsNs: ts++, connId, connKey: connKey(pid, connId), fd: 5, direction, func: 'SSL_write', callSeq: 0, writeAwaited: -1, callNs: 0, totalLen: totalLen ?? buf.length, data: buf, truncated: false, incomplete: false, socket: null };
       stage.onEvent(e);
     },
   };

@@ -12,7 +12,7 @@ const clock = new MonotonicClock();
 const origin = { pid: 7, tid: 8, uid: 0, comm: 'curl', tsNs: clock.nowNs() };
 const remote = { family: 4 as const, address: '127.0.0.1', port: 8443 };
 const tls: SensorEvent = {
-  type: 'tls.data', ...origin, connId: 0xabcn, connKey: connKey(origin.pid, 0xabcn), fd: 5, direction: 'write', func: 'SSL_write', callSeq: 0, writeAwaited: -1, totalLen: 18,
+  type: 'tls.data', ...origin, connId: 0xabcn, connKey: connKey(origin.pid, 0xabcn), fd: 5, direction: 'write', func: 'SSL_write', callSeq: 0, writeAwaited: -1, callNs: 0, totalLen: 18,
   data: Buffer.from('GET / HTTP/1.1\r\n\r\n'), truncated: false, incomplete: false, socket: { fd: 5, local: null, remote },
 };
 

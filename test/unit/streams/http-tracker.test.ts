@@ -12,11 +12,11 @@ import { HpackEncoder, PREFACE, headers, settings } from '../protocols/h2-builde
 const PID = 4242;
 const CONN = 0x5555n;
 
-function tls(direction: 'write' | 'read', text: string | Buffer, tsNs: bigint, pid = PID, callSeq = 0, writeAwaited = -1): CorrelatedTls {
+function tls(direction: 'write' | 'read', text: string | Buffer, tsNs: bigint, pid = PID, callSeq = 0, writeAwaited = -1, callNs = 0): CorrelatedTls {
   const data = Buffer.from(text);
   return {
     type: 'tls.data', pid, tid: pid, uid: 0, comm: 'curl', tsNs, connId: CONN, connKey: connKey(pid, CONN), fd: 5, direction, func: 'SSL_write',
-    callSeq, writeAwaited, totalLen: data.length, data, truncated: false, incomplete: false, socket: null,
+    callSeq, writeAwaited, callNs, totalLen: data.length, data, truncated: false, incomplete: false, socket: null,
   };
 }
 
@@ -112,7 +112,8 @@ const get = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`;
 test('a read marked as following a write in flight waits for that write, on a new and on a kept-alive connection', () => {
   const { t, exchanges } = tracker();
   t.onTls(tls('read', OK, 1_000_000n, PID, 0, 0));
-  t.onTls(tls('write', get('/first'), 1_081_000n, PID, 0));
+  // entered at 900 µs, returned 181 µs later, after the response was read
+  t.onTls(tls('write', get('/first'), 1_081_000n, PID, 0, -1, 181_000));
   t.onTls(tls('write', get('/second'), 2_000_000n, PID, 1));
   t.onTls(tls('read', OK, 2_100_000n, PID, 1));
   // the response in two reads, both before the request: the second is held behind the first
@@ -123,6 +124,8 @@ test('a read marked as following a write in flight waits for that write, on a ne
   assert.deepEqual(exchanges.map((x) => [x.request.target, x.response?.status, x.error]), [
     ['/first', 200, undefined], ['/second', 200, undefined], ['/third', 200, undefined],
   ]);
+  assert.deepEqual([exchanges[0]!.request.startNs, exchanges[0]!.response?.endNs], [900_000n, 1_000_000n], 'the late write starts at its entry');
+  assert.deepEqual([exchanges[1]!.request.startNs, exchanges[1]!.response?.endNs], [2_000_000n, 2_100_000n], 'an ordinary write at its return');
   assert.equal(t.stats.reorderedReads, 3);
   assert.equal(t.stats.heldReadsUnordered, 0);
   assert.equal(t.stats.protocol.unmatchedResponses ?? 0, 0);
