@@ -207,6 +207,22 @@ static __always_inline void write_closed(__u64 id, __u64 ssl)
 		seq->write_open = 0;
 }
 
+/* A call the in-flight table refused still takes its number: its bytes are
+ * not seen, and the hole says so. A refused call that would have failed
+ * (WANT_READ) makes a false hole: in-flight exchanges end early, which beats
+ * pairing a response with the wrong request. Nothing seen yet on the
+ * connection: no numbers to keep in step. */
+static __always_inline void skip_call_seq(__u64 id, __u64 ssl, __u8 direction)
+{
+	struct call_seq *seq = call_seq_of(id, ssl);
+	if (!seq)
+		return;
+	if (direction == OISP_DIR_READ)
+		seq->next[1]++;
+	else
+		seq->next[0]++;
+}
+
 /*
  * This call's number on its connection and direction (mod 2^16); see
  * call_seq_by_ssl. For a read, also whether a write was in flight and which
@@ -507,10 +523,12 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 func, __u8 direct
 		if (fd)
 			call.fd_hint = *fd;
 	}
-	if (bpf_map_update_elem(&ssl_calls_by_tid, &id, &call, BPF_ANY))
+	if (bpf_map_update_elem(&ssl_calls_by_tid, &id, &call, BPF_ANY)) {
 		count(OISP_CNT_SSL_CALLS_FULL);
-	else if (direction == OISP_DIR_WRITE)
+		skip_call_seq(id, call.ssl, direction);
+	} else if (direction == OISP_DIR_WRITE) {
 		write_opened(id, call.ssl);
+	}
 	return 0;
 }
 
@@ -710,10 +728,12 @@ static __always_inline int go_enter(struct pt_regs *ctx, __u8 func, __u8 directi
 		/* the thread's socket syscalls during the call bind it instead */
 		count(OISP_CNT_SSL_CALLS_FULL);
 	}
-	if (bpf_map_update_elem(&go_calls_by_g, &key, &call, BPF_ANY))
+	if (bpf_map_update_elem(&go_calls_by_g, &key, &call, BPF_ANY)) {
 		count(OISP_CNT_GO_CALLS_FULL);
-	else if (direction == OISP_DIR_WRITE)
+		skip_call_seq(id, call.ssl, direction);
+	} else if (direction == OISP_DIR_WRITE) {
 		write_opened(id, call.ssl);
+	}
 	return 0;
 }
 

@@ -66,6 +66,7 @@ def accept():
             s = ctx.wrap_socket(c, server_side=True)
         except OSError:
             continue
+        s.sendall(b'hello\\n')
         with cv:
             conns.append(s); accepted[0] += 1; cv.notify_all()
 threading.Thread(target=accept, daemon=True).start()
@@ -73,7 +74,7 @@ for line in sys.stdin:
     with cv:
         cv.wait_for(lambda: accepted[0] >= int(line), timeout=15)
         for s in conns:
-            try: s.sendall(b'answer\\n')
+            try: s.sendall(b'answer\\n'); s.sendall(b'again\\n')
             except OSError: pass
         conns.clear()
 `;
@@ -84,6 +85,7 @@ const SSL_READERS = `import socket, ssl, sys, threading
 port, n = int(sys.argv[1]), int(sys.argv[2])
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
 conns = [ctx.wrap_socket(socket.create_connection(('127.0.0.1', port))) for _ in range(n)]
+for c in conns: assert c.recv(64) == b'hello\\n' # one read at a time: each fits
 got = [b''] * n
 def reader(i):
     got[i] = conns[i].recv(64)
@@ -92,6 +94,7 @@ for t in threads: t.start()
 print('reading', flush=True)
 for t in threads: t.join()
 assert all(g == b'answer\\n' for g in got), got
+for c in conns: assert c.recv(64) == b'again\\n'
 conns[0].sendall(b'after-drops')
 print('done', flush=True)
 `;
@@ -407,6 +410,13 @@ describe('full in-flight tables (OISP_MAX_INFLIGHT_CALLS=2) are counted, and cap
     const seen = await counted('ssl_calls_table_full', OVERFLOW);
     await answer(a);
     await sensor.waitFor('an SSL_read that fitted', answered(a));
+    // Each connection read hello (call 0), answer (1), again (2): a refused answer still took its
+    // number, so the hole tells the HTTP tracker that bytes are missing.
+    const again = sensor.events.filter((e) => e.type === 'tls.data' && e.pid === a.pid && e.direction === 'read' && text(e) === 'again\n');
+    assert.equal(again.length, CALLERS);
+    assert.deepEqual(again.map((e) => e.call_seq), again.map(() => 2));
+    const answeredConns = new Set(sensor.events.filter(answered(a)).map((e) => e.conn_id));
+    assert.ok(answeredConns.size < CALLERS, 'some answers were refused');
 
     const b = await readers(CALLERS);
     const killedAt = await counted('ssl_calls_table_full', seen + OVERFLOW);
