@@ -41,7 +41,7 @@ export function latencyTable(rows: readonly PacedRow[], windowOf: (row: PacedRow
     ];
   });
   return renderTable(
-    ['load asked', 'req/s', 'wake-up window', 'all records', 'p99', 'max', '≥ 1 ms', 'measured', 'p50', 'p99', '≥ 1 ms', 'p99 < 1 ms'],
+    ['load asked', 'req/s', 'sensor setting', 'all records', 'p99', 'max', '≥ 1 ms', 'measured', 'p50', 'p99', '≥ 1 ms', 'p99 < 1 ms'],
     body,
   );
 }

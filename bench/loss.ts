@@ -30,7 +30,7 @@ export function lossTable(rows: readonly PacedRow[], windowOf: (row: PacedRow) =
     ];
   });
   return renderTable(
-    ['load asked', 'req/s', 'wake-up window', 'conns', 'exchanges made', 'spans exported', 'made - exported', 'exported/made', 'kernel drops', 'user-side drops', 'sensor CPU'],
+    ['load asked', 'req/s', 'sensor setting', 'conns', 'exchanges made', 'spans exported', 'made - exported', 'exported/made', 'kernel drops', 'user-side drops', 'sensor CPU'],
     body,
   );
 }

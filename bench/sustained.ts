@@ -15,6 +15,7 @@ import { micros, num } from './table.js';
 const TINY_PATH = '/';
 const BYTES_64K_PATH = '/bytes/65536';
 const WINDOW_ENV = 'OISP_WAKEUP_WINDOW_US';
+const REALTIME_ENV = 'OISP_REALTIME_PRIORITY';
 
 export interface SustainedSettings {
   warmupSeconds: number;
@@ -32,10 +33,12 @@ function defaultWindow(): string {
   return `default (${String(d)} µs)`;
 }
 
+/** The row's sensor setting: its wake-up window, and SCHED_FIFO when set. */
 function windowOf(row: PacedRow): string {
   if (row.spec.captureOnlyEnv) return `capture only (${row.spec.captureOnlyEnv[WINDOW_ENV] ?? '?'} µs)`;
   const w = row.spec.sensorEnv?.[WINDOW_ENV];
-  return w === undefined ? defaultWindow() : `${w} µs`;
+  const rt = row.spec.sensorEnv?.[REALTIME_ENV];
+  return `${w === undefined ? defaultWindow() : `${w} µs`}${rt ? `, SCHED_FIFO ${rt}` : ''}`;
 }
 
 function progressLine(label: string, r: PacedRow): string {
@@ -57,7 +60,7 @@ function shortfallNote(rows: readonly PacedRow[], labelOf: (r: PacedRow, i: numb
 
 /** Planned seconds of load for the latency/loss rows. */
 export function pacedPlannedSeconds(s: SustainedSettings): number {
-  return (s.pacedRates.length + 2) * (s.warmupSeconds + s.seconds);
+  return (s.pacedRates.length + 3) * (s.warmupSeconds + s.seconds);
 }
 
 export const PACED_64K_ROWS = 4;
@@ -65,20 +68,25 @@ export const PACED_64K_ROWS = 4;
 /** A held-records window to compare the default (no window at light load) with, at the first rate. */
 const COMPARED_WINDOW_US = '250';
 
-/** Tables 4 and 5: the sensor at each rate with the default wake-up window, and the first rate with a 250 µs window too. */
+/**
+ * Tables 4 and 5: the sensor at each rate with the default wake-up window; at the first rate also
+ * with a 250 µs window, with its main thread under SCHED_FIFO (OISP_REALTIME_PRIORITY=1), and the
+ * capture alone.
+ */
 export async function latencyAndLoss(ctx: LoadContext, s: SustainedSettings, out: Out, progress: Progress): Promise<void> {
   const base = { path: TINY_PATH, warmupSeconds: s.warmupSeconds, seconds: s.seconds };
   const [first, ...rest] = s.pacedRates;
   const specs: PacedSpec[] = [
     { ...base, rate: first ?? null, sensorEnv: {} },
     { ...base, rate: first ?? null, sensorEnv: { [WINDOW_ENV]: COMPARED_WINDOW_US } },
+    { ...base, rate: first ?? null, sensorEnv: { [REALTIME_ENV]: '1' } },
     // The wake-up path alone at the same rate: records timed and dropped, never a window.
     { ...base, rate: first ?? null, captureOnlyEnv: { [WINDOW_ENV]: '0', OISP_WAKEUP_WINDOW_MAX_US: '0' } },
     ...rest.map((rate) => ({ ...base, rate, sensorEnv: {} })),
   ];
   const rows: PacedRow[] = [];
   for (const spec of specs) {
-    const label = spec.captureOnlyEnv ? `tiny @ ${rateLabel(spec.rate)}, capture only` : `tiny @ ${rateLabel(spec.rate)}, wake-up window ${spec.sensorEnv?.[WINDOW_ENV] ?? 'default'}`;
+    const label = spec.captureOnlyEnv ? `tiny @ ${rateLabel(spec.rate)}, capture only` : `tiny @ ${rateLabel(spec.rate)}, wake-up window ${spec.sensorEnv?.[WINDOW_ENV] ?? 'default'}${spec.sensorEnv?.[REALTIME_ENV] ? `, SCHED_FIFO ${spec.sensorEnv[REALTIME_ENV]}` : ''}`;
     progress(`bench: ${label} ...\n`);
     const row = await runPaced(ctx, spec);
     rows.push(row);

@@ -85,6 +85,8 @@ export interface NativeBinding {
   abiConstants(): Record<string, number>;
   /** malloc_trim(0): gives freed heap pages back to the kernel; true when it did. */
   trimMalloc(): boolean;
+  /** SCHED_FIFO at this priority for the calling (main) thread, reset on fork; throws with the errno text. */
+  setRealtimePriority(priority: number): void;
 }
 
 export const ADDON_PATH = fileURLToPath(new URL('../../../build/Release/oisp_native.node', import.meta.url));

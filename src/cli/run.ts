@@ -19,7 +19,7 @@ import { TelemetryStage } from '../export/telemetry-stage.js';
 import { LineWriter } from '../output/line-writer.js';
 import { MonotonicClock } from '../util/clock.js';
 import { defaultReclaimHooks, IdleReclaimer } from '../util/idle-reclaim.js';
-import { setNiceness } from '../util/niceness.js';
+import { NicenessError, setNiceness } from '../util/niceness.js';
 import type { Logger } from '../util/log.js';
 
 export interface RunOptions {
@@ -32,9 +32,19 @@ export interface RunOptions {
 /** From the signal to exit: detach, drain, flush — under the 5 s a supervisor allows. */
 const STOP_BUDGET_MS = 4500;
 
+function setRealtime(binding: NativeBinding, priority: number, log: Logger): void {
+  try {
+    binding.setRealtimePriority(priority);
+  } catch (err) {
+    throw new NicenessError(`cannot set OISP_REALTIME_PRIORITY=${priority} (SCHED_FIFO) on the main thread: ${(err as Error).message}${(err as { errno?: number }).errno === 1 ? ' (it needs CAP_SYS_NICE)' : ''}`);
+  }
+  log.info(`SCHED_FIFO priority ${priority} set on the main thread (OISP_REALTIME_PRIORITY)`);
+}
+
 /** Resolves with the process exit code. */
 export async function runSensor({ config, exec, binding, log }: RunOptions): Promise<number> {
   if (config.limits.nice !== 0) log.info(`niceness ${config.limits.nice} set on ${setNiceness(config.limits.nice)} threads (OISP_NICE)`);
+  if (config.limits.realtimePriority > 0) setRealtime(binding, config.limits.realtimePriority, log);
   const clock = new MonotonicClock();
   const out = new LineWriter(process.stdout);
   const rawEvents = config.exporter.includes('events');

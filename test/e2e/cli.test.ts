@@ -58,6 +58,39 @@ test('OISP_NICE below 0 without CAP_SYS_NICE: run exits 1 with one sentence nami
   assert.match(run.stderr, /^oisp-sensor: cannot set OISP_NICE=-3 on thread \d+: permission denied/);
 });
 
+/** [policy, rt_priority] of each thread: stat fields 41 and 40. */
+function threadPolicies(pid: number): Map<number, [number, number]> {
+  return new Map(readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const f = statFields(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
+    return [Number(tid), [Number(f[41 - 3]), Number(f[40 - 3])]];
+  }));
+}
+
+test('OISP_REALTIME_PRIORITY puts the main thread, and only it, under SCHED_FIFO at that priority', T, async () => {
+  const sensor = await startSensor([], { env: { OISP_REALTIME_PRIORITY: '3', OISP_EXPORTER: 'jsonl' }, format: null });
+  try {
+    const pid = sensor.child.pid as number;
+    const policies = threadPolicies(pid);
+    assert.deepEqual(policies.get(pid), [1, 3], 'SCHED_FIFO (1), priority 3');
+    const others = [...policies].filter(([tid]) => tid !== pid);
+    assert.ok(others.length >= 4, `threads: ${policies.size}`);
+    assert.ok(others.every(([, p]) => p[0] === 0 && p[1] === 0), `the other threads stay SCHED_OTHER: ${JSON.stringify(others)}`);
+    assert.match(sensor.stderr(), /SCHED_FIFO priority 3 set on the main thread \(OISP_REALTIME_PRIORITY\)/);
+  } finally {
+    assert.equal(await sensor.stop(), 0);
+  }
+});
+
+test('OISP_REALTIME_PRIORITY without CAP_SYS_NICE: run exits 1 with one sentence naming the variable; out of range: exit 2', T, async () => {
+  const run = await runCommand('capsh', ['--drop=cap_sys_nice', '--', '-c', `OISP_REALTIME_PRIORITY=1 exec ${process.execPath} ${CLI} run`]);
+  assert.equal(run.code, 1, run.stderr);
+  assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+  assert.match(run.stderr, /^oisp-sensor: cannot set OISP_REALTIME_PRIORITY=1 \(SCHED_FIFO\) on the main thread: Operation not permitted \(it needs CAP_SYS_NICE\)/);
+  const bad = await runCommand('/bin/sh', ['-c', `OISP_REALTIME_PRIORITY=100 exec ${process.execPath} ${CLI} run`]);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /OISP_REALTIME_PRIORITY/);
+});
+
 // A sampling profiler signals the main thread every 100 µs; the verifier gives up (EAGAIN)
 // when a signal is pending, so the sensor loads its programs with those signals held.
 test('under node --cpu-prof at a 100 µs interval the sensor loads, runs and writes its profile', T, async () => {

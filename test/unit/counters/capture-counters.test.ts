@@ -61,7 +61,7 @@ describe('capture-layer counters reach /metrics', () => {
   before(async () => {
     const real = loadNativeBinding();
     constants = real.abiConstants();
-    const binding: NativeBinding = { BpfSensor: class { constructor() { return kernel; } } as unknown as NativeBinding['BpfSensor'], abiLayout: () => real.abiLayout(), abiConstants: () => real.abiConstants(), trimMalloc: () => real.trimMalloc() };
+    const binding: NativeBinding = { BpfSensor: class { constructor() { return kernel; } } as unknown as NativeBinding['BpfSensor'], abiLayout: () => real.abiLayout(), abiConstants: () => real.abiConstants(), trimMalloc: () => real.trimMalloc(), setRealtimePriority: (p) => real.setRealtimePriority(p) };
     const config = loadConfig({});
     sensor = new CaptureSensor(binding, {
       ...config.capture,
