@@ -11,6 +11,8 @@ import { loadConfig } from '../src/config.js';
 import { loadNativeBinding } from '../src/capture/native.js';
 import { CaptureSensor, captureOptions } from '../src/capture/sensor.js';
 import { startHealthServer } from '../src/health/server.js';
+import { DELIVERY_LATENCY_HELP } from '../src/capture/latency-histogram.js';
+import { LATENCY_METRIC } from './paced.js';
 import { createLogger } from '../src/util/log.js';
 
 const config = loadConfig(process.env);
@@ -25,7 +27,7 @@ await sensor.start();
 const health = await startHealthServer('127.0.0.1:0', {
   ready: () => sensor.isReady,
   counters: () => ({}),
-  histograms: () => ({ delivery_latency_seconds: { help: 'delivery latency of the discarded records', snapshot: sensor.latencyHistogram() } }),
+  histograms: () => ({ [LATENCY_METRIC]: { help: DELIVERY_LATENCY_HELP, snapshot: sensor.latencyHistogram() } }),
 });
 process.stderr.write(`health port ${health.port}\nready\n`);
 // The ring pollers keep the event loop alive until SIGTERM.

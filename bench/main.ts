@@ -27,7 +27,7 @@ import { micros, num, ratio, renderTable } from './table.js';
 import { pipelineReport } from './pipeline.js';
 import { startOtlpSink } from './otlp-sink.js';
 import type { OtlpSink } from './otlp-sink.js';
-import { latencyAndLoss, memory, paced64k, PACED_64K_ROWS, pacedPlannedSeconds } from './sustained.js';
+import { latencyAndLoss, memory, paced64k, PACED_64K_ROWS, pacedPlannedSeconds, pacedSpecs } from './sustained.js';
 import type { SustainedSettings } from './sustained.js';
 import { TASKSET_BIN, Wrk, WRK_BIN } from './wrk.js';
 import type { WrkResult } from './wrk.js';
@@ -557,7 +557,7 @@ async function main(): Promise<void> {
     + (has('memory') ? 2 * settings.memory.idleSeconds + settings.memory.loadSeconds : 0)
     + (has('pipeline') ? 6 * settings.pipelineSeconds : 0);
   // Each sustained row starts a sensor (and settles) on top of its load: slack for that too.
-  const sustainedRows = (has('paced') ? settings.pacedRates.length + 2 : 0) + (has('64k-paced') ? PACED_64K_ROWS : 0) + (has('memory') ? 1 : 0);
+  const sustainedRows = (has('paced') ? pacedSpecs(sustained).length : 0) + (has('64k-paced') ? PACED_64K_ROWS : 0) + (has('memory') ? 1 : 0);
   const limitSeconds = plannedSeconds + rowCount * settings.waitQuietSeconds + sustainedRows * ROW_START_SLACK_S + DEADLINE_SLACK_S;
   const deadline = setTimeout(() => {
     process.stderr.write(`bench: still running ${limitSeconds} s after start; stopping everything\n`);

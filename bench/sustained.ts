@@ -16,6 +16,8 @@ const TINY_PATH = '/';
 const BYTES_64K_PATH = '/bytes/65536';
 const WINDOW_ENV = 'OISP_WAKEUP_WINDOW_US';
 const REALTIME_ENV = 'OISP_REALTIME_PRIORITY';
+/** A held-records window to compare the default (no window at light load) with, at the first rate. */
+const COMPARED_WINDOW_US = '250';
 
 export interface SustainedSettings {
   warmupSeconds: number;
@@ -33,13 +35,15 @@ function defaultWindow(): string {
   return `default (${String(d)} µs)`;
 }
 
-/** The row's sensor setting: its wake-up window, and SCHED_FIFO when set. */
-function windowOf(row: PacedRow): string {
-  if (row.spec.captureOnlyEnv) return `capture only (${row.spec.captureOnlyEnv[WINDOW_ENV] ?? '?'} µs)`;
-  const w = row.spec.sensorEnv?.[WINDOW_ENV];
-  const rt = row.spec.sensorEnv?.[REALTIME_ENV];
+/** A row's sensor setting: its wake-up window, and SCHED_FIFO when set. */
+function settingOf(spec: PacedSpec): string {
+  if (spec.captureOnlyEnv) return `capture only (${spec.captureOnlyEnv[WINDOW_ENV] ?? '?'} µs)`;
+  const w = spec.sensorEnv?.[WINDOW_ENV];
+  const rt = spec.sensorEnv?.[REALTIME_ENV];
   return `${w === undefined ? defaultWindow() : `${w} µs`}${rt ? `, SCHED_FIFO ${rt}` : ''}`;
 }
+
+const windowOf = (row: PacedRow): string => settingOf(row.spec);
 
 function progressLine(label: string, r: PacedRow): string {
   const lat = r.counters ? `, sensor latency p99 ${micros(r.counters.user.latencyUsP99 ?? NaN)}` : '';
@@ -58,25 +62,14 @@ function shortfallNote(rows: readonly PacedRow[], labelOf: (r: PacedRow, i: numb
   out(`   ${short.map(({ r, i }) => `${labelOf(r, i)}: ${num(r.measured.requestsPerSecond)} of ${rateLabel(r.spec.rate)}`).join('; ')}`);
 }
 
-/** Planned seconds of load for the latency/loss rows. */
-export function pacedPlannedSeconds(s: SustainedSettings): number {
-  return (s.pacedRates.length + 3) * (s.warmupSeconds + s.seconds);
-}
-
-export const PACED_64K_ROWS = 4;
-
-/** A held-records window to compare the default (no window at light load) with, at the first rate. */
-const COMPARED_WINDOW_US = '250';
-
 /**
- * Tables 4 and 5: the sensor at each rate with the default wake-up window; at the first rate also
- * with a 250 µs window, with its main thread under SCHED_FIFO (OISP_REALTIME_PRIORITY=1), and the
- * capture alone.
+ * The latency/loss rows: each rate with the default wake-up window; the first rate also with a
+ * 250 µs window, with the sensor's main thread under SCHED_FIFO, and the capture alone.
  */
-export async function latencyAndLoss(ctx: LoadContext, s: SustainedSettings, out: Out, progress: Progress): Promise<void> {
+export function pacedSpecs(s: SustainedSettings): PacedSpec[] {
   const base = { path: TINY_PATH, warmupSeconds: s.warmupSeconds, seconds: s.seconds };
   const [first, ...rest] = s.pacedRates;
-  const specs: PacedSpec[] = [
+  return [
     { ...base, rate: first ?? null, sensorEnv: {} },
     { ...base, rate: first ?? null, sensorEnv: { [WINDOW_ENV]: COMPARED_WINDOW_US } },
     { ...base, rate: first ?? null, sensorEnv: { [REALTIME_ENV]: '1' } },
@@ -84,9 +77,20 @@ export async function latencyAndLoss(ctx: LoadContext, s: SustainedSettings, out
     { ...base, rate: first ?? null, captureOnlyEnv: { [WINDOW_ENV]: '0', OISP_WAKEUP_WINDOW_MAX_US: '0' } },
     ...rest.map((rate) => ({ ...base, rate, sensorEnv: {} })),
   ];
+}
+
+/** Planned seconds of load for the latency/loss rows. */
+export function pacedPlannedSeconds(s: SustainedSettings): number {
+  return pacedSpecs(s).length * (s.warmupSeconds + s.seconds);
+}
+
+export const PACED_64K_ROWS = 4;
+
+/** Tables 4 and 5: the rows of pacedSpecs. */
+export async function latencyAndLoss(ctx: LoadContext, s: SustainedSettings, out: Out, progress: Progress): Promise<void> {
   const rows: PacedRow[] = [];
-  for (const spec of specs) {
-    const label = spec.captureOnlyEnv ? `tiny @ ${rateLabel(spec.rate)}, capture only` : `tiny @ ${rateLabel(spec.rate)}, wake-up window ${spec.sensorEnv?.[WINDOW_ENV] ?? 'default'}${spec.sensorEnv?.[REALTIME_ENV] ? `, SCHED_FIFO ${spec.sensorEnv[REALTIME_ENV]}` : ''}`;
+  for (const spec of pacedSpecs(s)) {
+    const label = `tiny @ ${rateLabel(spec.rate)}, ${settingOf(spec)}`;
     progress(`bench: ${label} ...\n`);
     const row = await runPaced(ctx, spec);
     rows.push(row);

@@ -180,29 +180,30 @@ struct {
 	__type(value, struct call_seq);
 } call_seq_by_ssl SEC(".maps");
 
-static __always_inline struct call_seq *call_seq_of(__u64 id, __u64 ssl)
+/* The connection's entry; with `create`, a zeroed one when it has none (NULL only if that fails). */
+static __always_inline struct call_seq *call_seq_of(__u64 id, __u64 ssl, bool create)
 {
 	struct pid_ssl_key key = { .pid = id >> 32, .ssl = ssl };
+	struct call_seq *seq = bpf_map_lookup_elem(&call_seq_by_ssl, &key);
+	if (seq || !create)
+		return seq;
+	struct call_seq fresh = {};
+	bpf_map_update_elem(&call_seq_by_ssl, &key, &fresh, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&call_seq_by_ssl, &key);
 }
 
 /* A tracked write entered: reads that return before it does are flagged. */
 static __always_inline void write_opened(__u64 id, __u64 ssl)
 {
-	struct call_seq *seq = call_seq_of(id, ssl);
-	if (seq) {
+	struct call_seq *seq = call_seq_of(id, ssl, true);
+	if (seq)
 		seq->write_open = 1;
-		return;
-	}
-	struct pid_ssl_key key = { .pid = id >> 32, .ssl = ssl };
-	struct call_seq fresh = { .write_open = 1 };
-	bpf_map_update_elem(&call_seq_by_ssl, &key, &fresh, BPF_NOEXIST);
 }
 
 /* A write returned without a record (it failed): nothing to wait for. */
 static __always_inline void write_closed(__u64 id, __u64 ssl)
 {
-	struct call_seq *seq = call_seq_of(id, ssl);
+	struct call_seq *seq = call_seq_of(id, ssl, false);
 	if (seq)
 		seq->write_open = 0;
 }
@@ -214,7 +215,7 @@ static __always_inline void write_closed(__u64 id, __u64 ssl)
  * connection: no numbers to keep in step. */
 static __always_inline void skip_call_seq(__u64 id, __u64 ssl, __u8 direction)
 {
-	struct call_seq *seq = call_seq_of(id, ssl);
+	struct call_seq *seq = call_seq_of(id, ssl, false);
 	if (!seq)
 		return;
 	if (direction == OISP_DIR_READ)
@@ -233,33 +234,26 @@ static __always_inline void skip_call_seq(__u64 id, __u64 ssl, __u8 direction)
  */
 static __always_inline __u16 next_call_seq(__u64 id, __u64 ssl, __u8 direction, struct oisp_tls_data *rec)
 {
-	struct call_seq *seq = call_seq_of(id, ssl);
-	/* Constant indices only: clang may turn a variable one into a pointer OR, which the verifier refuses. */
-	if (seq) {
-		/* Not atomic: calls of one direction do not overlap (see above). */
-		if (direction == OISP_DIR_READ) {
-			__u32 writes = *(volatile __u32 *)&seq->next[0];
-			if (*(volatile __u32 *)&seq->write_open) {
-				rec->h.flags |= OISP_FLAG_AFTER_WRITE;
-				rec->write_awaited = (__u16)writes;
-			}
-			__u32 n = seq->next[1];
-			seq->next[1] = n + 1;
-			return (__u16)n;
+	struct call_seq *seq = call_seq_of(id, ssl, true);
+	if (!seq)
+		return 0; /* a fresh start, as user space reads number 0 */
+	/* Not atomic: calls of one direction do not overlap (see above). Constant
+	 * indices only: clang may turn a variable one into a pointer OR, which the
+	 * verifier refuses. */
+	if (direction == OISP_DIR_READ) {
+		__u32 writes = *(volatile __u32 *)&seq->next[0];
+		if (*(volatile __u32 *)&seq->write_open) {
+			rec->h.flags |= OISP_FLAG_AFTER_WRITE;
+			rec->write_awaited = (__u16)writes;
 		}
-		*(volatile __u32 *)&seq->write_open = 0;
-		__u32 n = seq->next[0];
-		*(volatile __u32 *)&seq->next[0] = n + 1;
+		__u32 n = seq->next[1];
+		seq->next[1] = n + 1;
 		return (__u16)n;
 	}
-	struct pid_ssl_key key = { .pid = id >> 32, .ssl = ssl };
-	struct call_seq fresh = {};
-	if (direction == OISP_DIR_READ)
-		fresh.next[1] = 1;
-	else
-		fresh.next[0] = 1;
-	bpf_map_update_elem(&call_seq_by_ssl, &key, &fresh, BPF_NOEXIST);
-	return 0;
+	*(volatile __u32 *)&seq->write_open = 0;
+	__u32 n = seq->next[0];
+	*(volatile __u32 *)&seq->next[0] = n + 1;
+	return (__u16)n;
 }
 
 /* inet sockets seen by connect/accept/bind, so close() is reported only for them */

@@ -30,7 +30,7 @@ export interface TlsChunk extends EventOrigin {
   func: TlsFunction;
   chunkIndex: number;
   chunkCount: number;
-  /** The call's number on its connection in its direction, mod 2^16 (a hole: calls lost to a full ring). */
+  /** The call's number on its connection in its direction, mod 2^16 (a hole: calls lost to a full ring or in-flight table). */
   callSeq: number;
   /** A read that returned while a write of its connection was in flight: that write's callSeq, which it follows; -1 otherwise. */
   writeAwaited: number;

@@ -28,6 +28,9 @@ export interface LatencySummary {
   over1Ms: number;
 }
 
+/** What the delivery-latency histogram measures, for /metrics and OTLP. */
+export const DELIVERY_LATENCY_HELP = 'Kernel-to-JavaScript delivery latency of ring records: from the record\'s kernel timestamp to the sensor decoding its batch.';
+
 /** Cumulative counts for a Prometheus-style histogram, in seconds. */
 export interface HistogramSnapshot {
   /** Upper edges (seconds) with the count of samples below each, ascending; +Inf is `count`. */

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { CaptureSensor, captureOptions } from '../capture/sensor.js';
+import { DELIVERY_LATENCY_HELP } from '../capture/latency-histogram.js';
 import type { SensorEvent } from '../capture/sensor.js';
 import type { NativeBinding } from '../capture/native.js';
 import type { SensorConfig } from '../config.js';
@@ -36,7 +37,8 @@ function setRealtime(binding: NativeBinding, priority: number, log: Logger): voi
   try {
     binding.setRealtimePriority(priority);
   } catch (err) {
-    throw new NicenessError(`cannot set OISP_REALTIME_PRIORITY=${priority} (SCHED_FIFO) on the main thread: ${(err as Error).message}${(err as { errno?: number }).errno === 1 ? ' (it needs CAP_SYS_NICE)' : ''}`);
+    const eperm = (err as { errno?: number }).errno === os.constants.errno.EPERM;
+    throw new NicenessError(`cannot set OISP_REALTIME_PRIORITY=${priority} (SCHED_FIFO) on the main thread: ${(err as Error).message}${eperm ? ' (it needs CAP_SYS_NICE)' : ''}`);
   }
   log.info(`SCHED_FIFO priority ${priority} set on the main thread (OISP_REALTIME_PRIORITY)`);
 }
@@ -83,10 +85,10 @@ export async function runSensor({ config, exec, binding, log }: RunOptions): Pro
   const sensor = new CaptureSensor(binding, captureOptions(config, { forceFilter: exec.length > 0 }), onEvent, log);
 
   selfMetrics?.observeCounters(readCounters);
-  const latencyHelp = 'Kernel-to-JavaScript delivery latency of ring records: from the record\'s kernel timestamp to the sensor decoding its batch.';
+  const latency = (): NamedHistogram => ({ help: DELIVERY_LATENCY_HELP, snapshot: sensor.latencyHistogram() });
   // Prometheus names carry the unit; OTel names do not (a collector's Prometheus exporter adds _seconds).
-  const histograms = (): Record<string, NamedHistogram> => ({ delivery_latency_seconds: { help: latencyHelp, snapshot: sensor.latencyHistogram() } });
-  selfMetrics?.observeHistograms(() => ({ delivery_latency: { help: latencyHelp, snapshot: sensor.latencyHistogram() } }));
+  const histograms = (): Record<string, NamedHistogram> => ({ delivery_latency_seconds: latency() });
+  selfMetrics?.observeHistograms(() => ({ delivery_latency: latency() }));
   const health = config.healthAddr ? await startHealthServer(config.healthAddr, { ready: () => sensor.isReady, counters: readCounters, histograms }) : null;
   if (health) log.info(`health on ${config.healthAddr} (port ${health.port}): /healthz /readyz /metrics`);
 

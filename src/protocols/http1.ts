@@ -385,7 +385,8 @@ export class Http1Connection {
   }
 
   /**
-   * Whole calls of this connection were lost by the capture (a full ring), of
+   * Whole calls of this connection were lost by the capture (a full ring or
+   * in-flight table), of
    * unknown size and direction: nothing in flight can be matched any more. It
    * is emitted with an error, and both directions resynchronise on the next
    * buffer that starts a message, as after a parse error.

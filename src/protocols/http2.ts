@@ -408,20 +408,15 @@ export class Http2Connection {
   }
 
   /**
-   * Whole calls of this connection were lost by the capture (a full ring), of
-   * unknown size and direction: frame boundaries and HPACK state are gone. Every
-   * open stream is emitted with an error and both directions wait for a buffer
-   * that starts with a frame, their HPACK state unknown, as after a parse error.
+   * Whole calls of this connection were lost by the capture (a full ring or
+   * in-flight table), of unknown size and direction: frame boundaries and HPACK
+   * state are gone. Every open stream is emitted with an error and both
+   * directions wait for a buffer that starts with a frame, their HPACK state
+   * unknown, as after a parse error.
    */
   lost(_tsNs: bigint): void {
     if (this.closed) return;
-    this.guard(() => {
-      this.brokenValue = true;
-      this.desync(this.w);
-      this.desync(this.r);
-      const xs = [...this.streams.values()].map((s) => this.take(s, LOST_CALLS_ERROR));
-      for (const x of xs) this.emit(x);
-    });
+    this.guard(() => this.resync([this.w, this.r], LOST_CALLS_ERROR));
     this.deliver.rethrowIfAny();
   }
 
@@ -475,10 +470,7 @@ export class Http2Connection {
     } catch (err) {
       try {
         this.stats.parseErrors++;
-        this.brokenValue = true;
-        for (const d of [this.w, this.r]) this.desync(d);
-        const xs = [...this.streams.values()].map((s) => this.take(s, `parse error: internal: ${String(err)}`));
-        for (const x of xs) this.emit(x);
+        this.resync([this.w, this.r], `parse error: internal: ${String(err)}`);
       } catch {
         // Nothing more to do safely.
       }
@@ -1095,9 +1087,14 @@ export class Http2Connection {
    */
   private fail(d: Direction, reason: string): void {
     this.stats.parseErrors++;
+    this.resync([d], `parse error: ${reason}`);
+  }
+
+  /** Every open stream is emitted with `error`; `dirs` wait for a buffer that starts a frame. */
+  private resync(dirs: Direction[], error: string): void {
     this.brokenValue = true;
-    this.desync(d);
-    const xs = [...this.streams.values()].map((s) => this.take(s, `parse error: ${reason}`));
+    for (const d of dirs) this.desync(d);
+    const xs = [...this.streams.values()].map((s) => this.take(s, error));
     for (const x of xs) this.emit(x);
   }
 }

@@ -319,6 +319,15 @@ describe('full in-flight tables (OISP_MAX_INFLIGHT_CALLS=2) are counted, and cap
     const w = await sensor.waitFor('the write made after the reads', (e) => e.type === 'tls.data' && e.pid === p.pid && e.direction === 'write' && text(e) === 'after-drops');
     assert.equal(w.func, func);
   };
+  /** GO_READERS with n readers blocked in Read, once the sensor attached to it. */
+  const goReaders = async (n: number, ...extra: string[]): Promise<Staged> => {
+    const binary = goBinary!;
+    const p = run(binary, [cert.certPath, cert.keyPath, String(n), ...extra]);
+    await until(`the sensor attached to ${binary}`, () => sensor.stderr().includes(`attached TLS probes to ${binary}`), 30_000, 100);
+    p.send('go');
+    await p.line('reading');
+    return p;
+  };
   /** SIGKILLs a process whose threads are inside calls: their return probes never fire. */
   const kill = async (p: Staged): Promise<void> => {
     p.child.kill('SIGKILL');
@@ -429,14 +438,7 @@ describe('full in-flight tables (OISP_MAX_INFLIGHT_CALLS=2) are counted, and cap
   });
 
   test(`go_calls_table_full: ${CALLERS} goroutines blocked in (*tls.Conn).Read; a killed process gives its entries back; go_conn_unreadable: a wrapped net.Conn`, { ...T, skip: goMissing() ?? false }, async (t) => {
-    const binary = goBinary!;
-    const readers = async (n: number, ...extra: string[]): Promise<Staged> => {
-      const p = run(binary, [cert.certPath, cert.keyPath, String(n), ...extra]);
-      await until(`the sensor attached to ${binary}`, () => sensor.stderr().includes(`attached TLS probes to ${binary}`), 30_000, 100);
-      p.send('go');
-      await p.line('reading');
-      return p;
-    };
+    const readers = goReaders;
     const answer = async (p: Staged): Promise<void> => {
       p.send('answer');
       await wroteAfterReads(p, 'crypto/tls.(*Conn).Write');
@@ -460,11 +462,7 @@ describe('full in-flight tables (OISP_MAX_INFLIGHT_CALLS=2) are counted, and cap
   });
 
   test('tls_read_failed: a Write whose buffer is unmapped before the call returns is counted, flagged, and the next Write is captured', { ...T, skip: goMissing() ?? false }, async () => {
-    const binary = goBinary!;
-    const p = run(binary, [cert.certPath, cert.keyPath, '1', 'vanishing']);
-    await until(`the sensor attached to ${binary}`, () => sensor.stderr().includes(`attached TLS probes to ${binary}`), 30_000, 100);
-    p.send('go');
-    await p.line('reading');
+    const p = await goReaders(1, 'vanishing');
     p.send('answer');
     assert.equal(await p.line('done'), 'done');
     assert.equal(await p.exited, 0);
